@@ -40,7 +40,9 @@ def leave_signals() -> None:
 
 def die_with(parent: int) -> None:
     """On Linux the kernel kills this process when ``parent`` dies, SIGKILL included: a
-    pool's worker would otherwise wait on its task queue for ever, an orphan."""
+    pool's worker would otherwise wait on its task queue for ever, an orphan, and a forked
+    Dask worker retry its dead scheduler. (When the thread that forked it ends, in fact: the
+    workers are forked on the main thread, which ends with the process.)"""
     if sys.platform.startswith("linux"):
         import ctypes
 

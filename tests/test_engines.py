@@ -542,6 +542,49 @@ def test_sigterm_to_the_process_group_while_the_local_cluster_starts_stops_with_
     assert (written["status"], written["exit_code"], written["rows_written"]) == ("interrupted", 143, 0)
 
 
+# ``python -m loader`` whose forked worker ``loader-1`` kills itself (the OOM killer, say) as
+# the client sets the workers up: as it runs the setup callback, or ``warm`` (argv[1])
+WORKER_KILLED_AT = """
+import os, signal, sys
+from loader import engines, pool_worker
+import loader.__main__ as entry
+
+def killed_if_second(then):
+    def run(dask_worker):  # Dask hands the worker to a callback that takes it
+        if dask_worker.name == "loader-1":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return then()
+    return run
+
+if sys.argv.pop(1) == "setup":
+    engines.spare_pandas_import = killed_if_second(engines.spare_pandas_import)
+else:
+    pool_worker.warm = killed_if_second(pool_worker.warm)
+sys.exit(entry.main())
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "setup",  # was: internal error, CommClosedError (register_worker_plugin), or KeyError
+        "warm",  # was: internal error, CommClosedError (Scheduler Broadcast)
+    ],
+)
+def test_a_forked_worker_killed_as_the_client_sets_it_up_is_the_engines_error(tmp_path: Path, moment: str) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    args = ["load", str(paths[0]), str(target), "--table", "t", "--engine", "dask", "--workers", "2", "-q"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-c", WORKER_KILLED_AT, moment, *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert [re.sub(r"\d+", "N", line) for line in proc.stderr.splitlines()] == [  # nothing of Dask's own
+        "loader: error: local Dask worker N ended as it started (killed by SIGKILL)",
+        "  hint: committed parts are kept: run the same command again to load the rest",
+    ]
+
+
 @pytest.mark.parametrize("signum, shown", [(None, ["broadcast failed"]), (signal.SIGTERM, [])])
 def test_dasks_logs_while_the_engine_starts_are_shown_once_it_is_up_unless_a_signal_stopped_the_run(
     signum: int | None, shown: list[str]
@@ -649,6 +692,26 @@ def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_t
     assert not any(_running(pid) for pid in pids)  # waited for by the engine's end
 
 
+def test_a_local_clusters_scheduler_and_forked_workers_listen_on_127_0_0_1_only() -> None:
+    """A local load needs no network: Dask's worker protocol is unauthenticated (its ``run``
+    takes pickled functions), and a forked worker once listened on every interface."""
+    script = (
+        "import json, psutil\n"
+        "from loader.engines import _dask_client\n"
+        "from loader.engines.forked import forked_workers\n"
+        "with forked_workers(2) as forked, _dask_client('local', 2, forked) as client:\n"
+        "    listening = {pid: sorted({c.laddr.ip for c in psutil.Process(pid).net_connections('inet')\n"
+        "                             if c.status == 'LISTEN'}) for pid in [psutil.Process().pid, *forked.pids]}\n"
+        "    print(json.dumps([list(client.scheduler_info()['workers']), list(listening.values())]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    addresses, listening = json.loads(out.stdout)
+    assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses)
+    assert listening == [["127.0.0.1"]] * 3  # the coordinator (scheduler), then each worker
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_local_workers_are_forked_unless_told_not_to_and_load_the_same_rows(tmp_path: Path, engine: str) -> None:
     paths = csv_files(tmp_path, files=1)
@@ -681,6 +744,45 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert contents(target, "sqlite") == _threads_load(tmp_path, target, args)
+
+
+def test_forked_workers_end_when_their_coordinator_is_killed_while_they_connect() -> None:
+    """Killed (SIGKILL, the OOM killer) while its workers reach the scheduler, before they
+    watch the pipe: they retried a dead scheduler for ever, holding the target open."""
+    script = (
+        "import socket, sys, time\n"
+        "from loader.engines.forked import ForkedWorkers\n"
+        "with socket.socket() as s:  # a port nothing listens on: the workers go on connecting\n"
+        "    s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]\n"
+        "workers = ForkedWorkers(2)\n"
+        "workers.start(f'tcp://127.0.0.1:{port}')\n"
+        "print(*workers.pids, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.0)  # they are in Worker(...) now, connecting
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid``, not this process's child, runs (a zombie ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _one_part_in(target: Path, args: list[str]) -> subprocess.Popen[str]:

@@ -481,6 +481,38 @@ def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(
     assert target_ids(target, sink) == expected_ids(rows)
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_spill_directory_filled_by_a_parts_rejects_names_it_and_a_rerun_with_room_completes_once(
+    tmp_path: Path, engine: str
+) -> None:
+    """A part whose bad rows fill run.spill_dir as it writes their reject lines: the error
+    named the part's internal ``.rejects.jsonl.partial`` as "the reject file" (read as the
+    user's own, on another disk), with no word of run.spill_dir."""
+    rows = 3000
+    src = make_input(tmp_path / "in.csv", rows, bad_every=1, width=2000)  # a big reject line per row
+    lines = src.read_text(encoding="utf-8").splitlines()
+    lines[1::10] = [f"{i},n,{i}" for i in range(1, rows + 1, 10)]  # every 10th row loads, and is small
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "t.db"
+    with small_tmpfs(tmp_path / "small", "512k") as small:
+        spill = small / "sp"
+        args = ["load", str(src), str(target), *sink_args(target, "sqlite"), "--engine", engine, "--workers", "1"]
+        args += ["--spill-dir", str(spill), "--rejects", str(tmp_path / "rejects.jsonl")]
+        p = cli(*args)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.splitlines()[-2:] == [
+            f"loader: error: {spill}: no space left on the device for the part's rejects",
+            f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
+            "made and not committed yet, which the rerun commits; a part that failed left none there); "
+            + RESUME_HINT.removeprefix("  hint: "),
+        ]
+        remount(small, "size=64m")
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+    assert target_ids(target, "sqlite") == list(range(1, rows + 1, 10))
+    assert len((tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()) == rows - rows // 10
+
+
 def no_bigger_than(limit: int):  # type: ignore[no-untyped-def]
     def limit_files() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing

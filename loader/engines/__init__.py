@@ -61,7 +61,7 @@ from ..schema import encode_types, numeric_text, task_types
 from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, part_of, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file
-from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
+from .forked import LOCAL_HOST, QUIET_LOGS, WORKER_CONFIG, EndedAsItStarted, ForkedWorkers, forked_workers, wait_for
 from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, decode_schema, files_here, finished, manifest_path, read_numbers, run_part
 
@@ -72,11 +72,13 @@ if TYPE_CHECKING:
     from ..rejects import RejectFile
     from ..writers.base import Writer
 
-# Every local cluster: no dashboard; the scheduler's HTTP routes (health, metrics) on a
-# free port, not Dask's 8787 (two loads at once would warn that it is taken); errors only
+# Every local cluster: its scheduler and workers on 127.0.0.1 only; no dashboard; the
+# scheduler's HTTP routes (health, metrics) on a free port, not Dask's 8787 (two loads at
+# once would warn that it is taken); errors only
 LOCAL_CLUSTER: dict[str, Any] = {
+    "host": LOCAL_HOST,
     "dashboard_address": None,
-    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+    "scheduler_kwargs": {"dashboard_address": f"{LOCAL_HOST}:0"},
     "silence_logs": QUIET_LOGS,
 }
 
@@ -238,15 +240,16 @@ class _HeldLogs:
 
         return hold
 
-    def release(self) -> None:
-        """On the run's thread, where its stop request is known (``stopping.asked``)."""
+    def release(self, show: bool = True) -> None:
+        """On the run's thread, where its stop request is known (``stopping.asked``).
+        ``show``: False drops the records held."""
         with self._lock:
             records, self._records = self._records, None
         if records is None:
             return
         for handler, hold in self._filters:
             handler.removeFilter(hold)
-        if stopping.asked() is None:
+        if show and stopping.asked() is None:
             for handler, record in records:
                 handler.handle(record)
 
@@ -270,8 +273,10 @@ def _once_up(session: Callable[[], T], held: _HeldLogs) -> Callable[[], T]:
             return session()
         except InterruptedLoad:  # a second signal, as the start was awaited
             raise
-        except Exception:
+        except Exception as exc:
             stopping.check()
+            # a worker that ended as it started: Dask logged the comms its end broke, which this error says
+            held.release(show=not isinstance(exc, EndedAsItStarted))
             raise
         finally:
             held.release()
@@ -296,9 +301,12 @@ def _dask_session(
     with _dask_client(scheduler, local_workers, forked) as client:
         # on every worker, before loader is imported there; the finder turns away only
         # loader's own imports of pandas, so other tasks on a shared worker import it as usual
-        client.register_worker_callbacks(setup=spare_pandas_import)
-        # the workers import what a part needs, as a pool's do, and say which loader they run
-        _same_loader(client.run(pool_worker.warm), scheduler)
+        # a forked worker that dies meanwhile is said as one that ended as it started
+        with forked.setting_up() if forked is not None else contextlib.nullcontext():
+            client.register_worker_callbacks(setup=spare_pandas_import)
+            # the workers import what a part needs, as a pool's do, and say which loader they run
+            theirs = client.run(pool_worker.warm)
+        _same_loader(theirs, scheduler)
         yield client, max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
 
 

@@ -11,8 +11,9 @@ the cluster starts as Dask's own does. The native threads that may exist by then
 handlers.
 
 Each child waits on a pipe for the scheduler's address, runs one single-threaded Dask
-worker, and ends when the pipe closes: when the coordinator ends the engine, or dies,
-so no worker outlives it.
+worker, and ends when the pipe closes: when the coordinator ends the engine, or dies.
+The kernel kills it too when the coordinator dies (``die_with``), so no worker outlives
+it, even one still connecting to the scheduler or running a part.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from typing import Any
 
 from ..errors import PARTS_KEPT_HINT, EngineError
 from ..forking import fork
-from ..pool_worker import leave_signals
+from ..pool_worker import die_with, leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
+ENDED_WAIT = 2.0  # seconds from a worker's comms breaking until the worker is seen ended
+LOCAL_HOST = "127.0.0.1"  # where a local cluster's scheduler and workers listen: nothing reaches them from outside
 # Dask's own warnings of a local cluster are not the user's business: a part's results
 # are on disk, so "lost computed tasks" when a worker dies loses nothing, and a worker
 # left when its coordinator was killed has nobody to tell
@@ -62,12 +65,13 @@ class ForkedWorkers:
 
     def _fork(self, index: int) -> None:
         read, write = os.pipe()
+        parent = os.getpid()
         pid = fork()
         if pid == 0:  # the child never returns from here
             os.close(write)
             for fd in self._pipes:  # its siblings' pipes, which would keep them open
                 os.close(fd)
-            _child(read, index)
+            _child(read, index, parent)
         os.close(read)
         self.pids.append(pid)
         self._pipes.append(write)
@@ -78,6 +82,30 @@ class ForkedWorkers:
                 os.write(fd, address.encode() + b"\n")
             except BrokenPipeError:  # it ended before it was given the address
                 raise _ended_as_it_started(pid, _how_it_ended(pid, block=True) or "") from None
+
+    def ended(self) -> EndedAsItStarted | None:
+        """The error naming the first worker that has ended (reaping it), if one has."""
+        for pid in self.pids:
+            how = _how_it_ended(pid)
+            if how is not None:
+                return _ended_as_it_started(pid, how)
+        return None
+
+    @contextlib.contextmanager
+    def setting_up(self) -> Iterator[None]:
+        """The client's calls to every worker (its setup callback, ``warm``) raise Dask's
+        error when one dies (the OOM killer) meanwhile: ``CommClosedError``, or a
+        ``KeyError`` of its address. Raised as the engine's error naming the worker once it
+        has ended (a moment after its sockets closed); as Dask's, if none has."""
+        try:
+            yield
+        except Exception:
+            deadline = time.monotonic() + ENDED_WAIT
+            while (ended := self.ended()) is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if ended is None:
+                raise
+            raise ended from None
 
     def check(self) -> None:
         """Raise ``EngineError`` once every worker has ended (nothing forks new ones)."""
@@ -124,8 +152,13 @@ def _how_it_ended(pid: int, block: bool = False) -> str | None:
         return f"killed by signal {-code}"
 
 
-def _ended_as_it_started(pid: int, how: str) -> EngineError:
-    return EngineError(
+class EndedAsItStarted(EngineError):
+    """A forked worker ended before the engine was up: the comms its end broke are what
+    Dask logged meanwhile ("broadcast ... failed"), which this error says in one line."""
+
+
+def _ended_as_it_started(pid: int, how: str) -> EndedAsItStarted:
+    return EndedAsItStarted(
         f"local Dask worker {pid} ended as it started" + (f" ({how})" if how else ""), hint=PARTS_KEPT_HINT
     )
 
@@ -137,10 +170,13 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _child(read: int, index: int) -> None:
+def _child(read: int, index: int, parent: int) -> None:
     code = 1
     try:
         leave_signals()
+        # the pipe is watched only once the worker has reached the scheduler: the kernel ends
+        # a worker whose coordinator dies before (connecting to it for ever), or mid-part
+        die_with(parent)
         # A Dask worker collects as Dask's own do: the coordinator's pause is not for its
         # event loop, whose garbage it would keep. What it copied is frozen, never walked.
         gc.freeze()
@@ -168,7 +204,9 @@ async def _serve(address: str, read: int, index: int) -> None:
     logging.getLogger("distributed").setLevel(QUIET_LOGS)
     logging.getLogger("distributed.worker").addFilter(_not_a_failed_part)
     dask.config.set(WORKER_CONFIG)
-    worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
+    # on the loopback interface only, as the scheduler (``LOCAL_CLUSTER``): Dask's worker protocol
+    # is unauthenticated, and without a host a worker listens on every interface
+    worker: Any = await Worker(address, host=LOCAL_HOST, nthreads=1, name=f"loader-{index}")
     loop = asyncio.get_running_loop()
     gone = asyncio.Event()
     loop.add_reader(read, gone.set)  # readable at EOF only: nothing more is written
@@ -204,9 +242,8 @@ def wait_for(client: Any, workers: ForkedWorkers, count: int) -> None:
         with contextlib.suppress(TimeoutError):
             client.wait_for_workers(count, timeout=0.5)
             return
-        for pid in workers.pids:
-            how = _how_it_ended(pid)
-            if how is not None:
-                raise _ended_as_it_started(pid, how)
+        ended = workers.ended()
+        if ended is not None:
+            raise ended
         if time.monotonic() > deadline:
             raise EngineError(f"the local Dask workers did not reach the scheduler in {START_TIMEOUT:.0f} s")

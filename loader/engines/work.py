@@ -211,8 +211,9 @@ def run_part(task: PartTask) -> PartResult:
     try:
         return _run_part(task)
     except LoaderError as exc:
-        if exc.message == DISK_FULL and within_dir(exc.file, task.spill_dir):  # its side database's disk
-            full = _no_space(task)
+        full_for = _spill_full(task, exc)
+        if full_for:
+            full = _no_space(task, full_for)
             full.worker = worker_label()
             raise full from None
         exc.worker = exc.worker or worker_label()  # the coordinator tells what this worker lacks
@@ -228,6 +229,7 @@ def run_part(task: PartTask) -> PartResult:
         collect_garbage(_after_part(task))
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk, or the user's quota on it
 # What keeps a worker from writing run.spill_dir that the rerun does not change by itself
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR)
 
@@ -235,7 +237,7 @@ _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENO
 def _spill_error(task: PartTask, exc: OSError) -> SinkError | None:
     """``exc`` as the error it is for the part's results: a full disk, or a spill directory
     this worker may not write (Arrow's and the OS's words name neither whose nor which)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in _NO_SPACE:
         return _no_space(task)
     within = within_dir(exc.filename, task.spill_dir)
     if exc.errno not in _NOT_WRITABLE or not (within or exc.filename == task.spill_dir):
@@ -249,11 +251,22 @@ def _spill_error(task: PartTask, exc: OSError) -> SinkError | None:
     return error
 
 
-def _no_space(task: PartTask) -> SinkError:
-    """The part's results do not fit: ``run.spill_dir`` named, and what it holds (the part's
-    own files are removed as it fails: ``remove_quietly``)."""
+def _spill_full(task: PartTask, exc: LoaderError) -> str | None:
+    """What of the part ``exc`` says filled run.spill_dir's disk: its side database (SQLite's
+    words), its rejects (the reject file's error, raised from the OS's); None for another error."""
+    if not within_dir(exc.file, task.spill_dir):
+        return None
+    if exc.message == DISK_FULL:
+        return "results"
+    cause = exc.__context__  # ``RejectFile`` raises its error as it handles the OS's (``from None``)
+    return "rejects" if isinstance(cause, OSError) and cause.errno in _NO_SPACE else None
+
+
+def _no_space(task: PartTask, what: str = "results") -> SinkError:
+    """The part's results (``what``: or its rejects) do not fit: ``run.spill_dir`` named, and
+    what it holds (the part's own files are removed as it fails: ``remove_quietly``)."""
     return SinkError(
-        "no space left on the device for the part's results",
+        f"no space left on the device for the part's {what}",
         file=task.spill_dir,
         hint=f"free space or set run.spill_dir to a larger disk ({task.spill_dir} holds the results of the "
         "parts made and not committed yet, which the rerun commits; a part that failed left none there); "
