@@ -1171,7 +1171,7 @@ class Coordinator:
                     part = self._open_part(task, result, grouped=True)
                     parts.append(part)
                     with part.naming():
-                        written, refused = writer.stage_part(result.files)
+                        written, refused = writer.stage_part(result.files, result.rows_written)
                     if refused:  # their reject lines would outlive an undone group: the part goes alone
                         raise _Ungrouped
                     entries |= part.entries(written, result.rows_written - written, [])

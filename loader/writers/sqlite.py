@@ -459,11 +459,14 @@ class SQLiteWriter(Refusals, Transactional):
             self._restore(kept)
             raise
 
-    def stage_part(self, files: list[str]) -> tuple[int, list[Refused]]:
-        """A part's Arrow files into the open transaction (``staging``), as ``merge_part``
-        writes them; a stream the table refuses a row of raises (the transaction is the
-        caller's: its other parts are in it)."""
-        return self._merge_files(files, stream=True)
+    def stage_part(self, files: list[str], rows: int) -> tuple[int, list[Refused]]:
+        """A part's Arrow files (``rows`` rows, as its worker counted) into the open
+        transaction (``staging``), as ``merge_part`` writes them; a stream the table refuses a
+        row of raises (the transaction is the caller's: its other parts are in it)."""
+        written, refused = self._merge_files(files, stream=True)
+        if rows - written - len(refused):
+            _check_part_rows(files, sum(_arrow_rows(f) for f in files), rows)
+        return written, refused
 
     def _kept(self) -> tuple[Any, ...]:
         return (self.into, self._remake, dict(self._added), list(self.columns))
