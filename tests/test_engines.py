@@ -3291,6 +3291,8 @@ def test_a_light_part_writes_no_manifest_and_is_read_again_by_a_rerun(tmp_path: 
     assert not os.path.exists(manifest_path(task.prefix)) and finished(task) is None
     heavy = replace(task, job=replace(task.job, run=replace(task.job.run, part_size=32 * parts[0].size - 1)))
     assert not heavy.light
+    # on Dask a dead worker takes a finished part's result with it: only a manifest keeps it
+    assert not replace(task, job=replace(task.job, run=replace(task.job.run, engine="dask"))).light
 
 
 def test_the_coordinator_prepares_each_file_by_its_parts_schema_without_reading_it(

@@ -117,12 +117,14 @@ class PartTask:
 
     @property
     def light(self) -> bool:
-        """A part of at most ``run.part_size / LIGHT_SHARE`` of input (1 MiB by default: a
-        small file's): its results are neither fsynced nor named by a manifest, so only this
-        run commits them and a rerun reads the part again, which costs less than their fsyncs;
-        its SQLite rows come as Arrow files (no side database to make). The target's commit is
-        what makes them durable."""
-        return self.part.size <= self.job.run.part_size // LIGHT_SHARE
+        """A part of a local pool (``processes``) of at most ``run.part_size / LIGHT_SHARE`` of
+        input (1 MiB by default: a small file's): its results are neither fsynced nor named by
+        a manifest, so only this run commits them and a rerun reads the part again, which costs
+        less than their fsyncs; its SQLite rows come as Arrow files (no side database to make).
+        The target's commit is what makes them durable. Not on Dask: a worker that dies after
+        the part takes the future's copy of its result with it, and without a manifest the
+        coordinator would wait for a rerun of the part that no worker may be left to run."""
+        return self.job.run.engine == "processes" and self.part.size <= self.job.run.part_size // LIGHT_SHARE
 
     @property
     def key(self) -> str:
