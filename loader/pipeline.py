@@ -1487,7 +1487,7 @@ class Pipeline:
         with (
             _stopping_in(plan.key),
             loop.settled_unless_staged(),
-            _gone_at_turn(fr),
+            _gone_at_turn(fr) as turn,
             open_reader(
                 plan.path,
                 self.job.source,
@@ -1502,6 +1502,7 @@ class Pipeline:
                 partitions=self.partition_keys,
             ) as reader,
         ):
+            turn.append(True)
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
             if getattr(reader, "old_names", False):  # kept as the target holds them: later runs keep them too
@@ -1860,12 +1861,14 @@ def _stopping_in(key: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _gone_at_turn(fr: FileReport) -> Iterator[None]:
-    """A file the run listed that is not there when its turn comes: ``gone_at_turn``."""
+def _gone_at_turn(fr: FileReport) -> Iterator[list[bool]]:
+    """A file the run listed that is not there when its turn comes: ``gone_at_turn``. The
+    caller appends to what it yields once the file's reader is open (``reading``)."""
+    reading: list[bool] = []
     try:
-        yield
+        yield reading
     except MissingInputError as exc:
-        gone = gone_at_turn(exc, fr)
+        gone = gone_at_turn(exc, fr, bool(reading))
         if gone is None:
             raise
         raise gone from None

@@ -37,6 +37,7 @@ from .compat import sha256
 from .config import read_secret
 from .errors import (
     NO_SUCH_FILE,
+    NO_SUCH_OBJECT,
     ConfigError,
     MissingInputError,
     SourceChangedError,
@@ -59,11 +60,11 @@ CREDENTIALS_HINT = (
 _AWS_ERRORS = {
     "NO_SUCH_BUCKET": ("no such bucket", "check the bucket name in the URI"),
     "RESOURCE_NOT_FOUND": (
-        "no such object",
+        NO_SUCH_OBJECT,
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
     "NO_SUCH_KEY": (
-        "no such object",
+        NO_SUCH_OBJECT,
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
     "ACCESS_DENIED": ("access denied", CREDENTIALS_HINT),
@@ -198,7 +199,7 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
 def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
     """A storage service's failure as one line naming the URI, with a hint."""
     if isinstance(exc, FileNotFoundError):
-        return MissingInputError("no such object", file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
+        return MissingInputError(NO_SUCH_OBJECT, file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
     m = _AWS_CODE.search(str(exc))
     code = (m.group(1) or {"403": "ACCESS_DENIED", "404": "RESOURCE_NOT_FOUND"}.get(m.group(2), "")) if m else ""
     if code in _AWS_ERRORS:

@@ -960,3 +960,50 @@ def test_an_object_emptied_since_it_was_loaded_is_a_changed_one(tmp_path: Path, 
     skipped = cli(*args, "--set", "run.on_change=skip", extra_env=s3.env)
     assert skipped.returncode == 0, skipped.stderr
     assert " 1 already loaded, 1 changed since loaded and skipped (2 committed rows kept) in " in skipped.stderr
+
+
+def three_objects(s3: Bucket) -> None:
+    """a.csv and c.csv small, b.csv read in some chunks (and in parts by ``processes``)."""
+    for name, rows in (("a", 3000), ("b", 30_000), ("c", 3000)):
+        s3.put(f"in/{name}.csv", csv_version(name, rows))
+
+
+def load_three_while(s3: Bucket, target: Path, change: Any, engine: str) -> Any:
+    """The three objects of ``three_objects``; ``change()`` runs once, as b.csv is read
+    (``threads``: its second chunk staged; the parts engines: a part's rows committed)."""
+    from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
+    from loader.pipeline import Pipeline
+
+    if engine == "threads":
+        return load_calling(s3.uri("in/*.csv"), target, 5, change)
+    config = JobConfig(
+        source=SourceConfig(path=[s3.uri("in/*.csv")]),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, workers=2, part_size=64_000),  # type: ignore[arg-type]
+    )
+    progress: list[str] = []
+
+    def after_a_commit(name: str, data: dict[str, Any]) -> None:
+        progress.extend([name] if name == "progress" else [])
+        if len(progress) == 1 and name == "progress":
+            change()
+
+    return Pipeline(config, on_event=after_a_commit).run()
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_object_deleted_after_the_run_listed_it_is_a_rerun_as_a_local_file(
+    tmp_path: Path, s3: Bucket, engine: str
+) -> None:
+    """Deleted before its turn (a retention job): nothing to fix, exit 75 as for a local
+    file the run listed, not 66 "check the URI"; the objects before it stay committed."""
+    three_objects(s3)
+    target = tmp_path / "t.db"
+    with pytest.raises(LoaderError) as err:
+        load_three_while(s3, target, lambda: s3.delete("in/c.csv"), engine)
+    uri = s3.uri("in/c.csv")
+    assert str(err.value) == f"{uri}: no such object: moved or deleted after the run listed its inputs"
+    assert err.value.exit_code == 75
+    assert err.value.hint is not None and err.value.hint.startswith("nothing to fix: rerun the same command")
+    assert sqlite_rows(target, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [("a", 3000), ("b", 30_000)]
+    assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # the rerun: the two, loaded
