@@ -274,8 +274,8 @@ def gone_at_turn(exc: LoaderError, file_report: FileReport, reading: bool = Fals
     An object deleted from its bucket alike (a missing bucket is no such case), unless its
     reader had opened it (``reading``): its rows, read ahead of their count, are read by
     ranged requests, so it was deleted while it was read (66)."""
-    gone = (NO_SUCH_FILE,) if reading else (NO_SUCH_FILE, NO_SUCH_OBJECT)
-    if not isinstance(exc, MissingInputError) or exc.message not in gone:
+    absent = (NO_SUCH_FILE,) if reading else (NO_SUCH_FILE, NO_SUCH_OBJECT)
+    if not isinstance(exc, MissingInputError) or exc.message not in absent:
         return None
     if exc.file != file_report.path or file_report.rows_read:
         return None
