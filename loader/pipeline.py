@@ -121,6 +121,7 @@ from .state import (
     gone,
     has_entry,
     held_entries,
+    identify_at_turn,
     left_out,
     left_to_plan,
     plan_files,
@@ -1488,6 +1489,7 @@ class Pipeline:
             _stopping_in(plan.key),
             loop.settled_unless_staged(),
             _gone_at_turn(fr) as turn,
+            _identified(plan),
             open_reader(
                 plan.path,
                 self.job.source,
@@ -1872,6 +1874,13 @@ def _gone_at_turn(fr: FileReport) -> Iterator[list[bool]]:
         if gone is None:
             raise
         raise gone from None
+
+
+@contextlib.contextmanager
+def _identified(plan: FilePlan) -> Iterator[None]:
+    """``identify_at_turn`` as the file's turn comes (one gone since is ``_gone_at_turn``'s)."""
+    identify_at_turn(plan)
+    yield
 
 
 def _put_back(entries: dict[str, Any], key: str, before: Any) -> None:

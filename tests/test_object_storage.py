@@ -1007,3 +1007,19 @@ def test_an_object_deleted_after_the_run_listed_it_is_a_rerun_as_a_local_file(
     assert err.value.hint is not None and err.value.hint.startswith("nothing to fix: rerun the same command")
     assert sqlite_rows(target, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [("a", 3000), ("b", 30_000)]
     assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # the rerun: the two, loaded
+
+
+def test_an_object_put_again_before_its_turn_loads_in_its_new_version(tmp_path: Path, s3: Bucket) -> None:
+    """Put again after the run listed it and before any byte of it was read (a producer's
+    retry): no change while it was read, so it loads in the version there at its turn, as a
+    local file renamed over then does, and the object read meanwhile is not cut off."""
+    three_objects(s3)
+    target = tmp_path / "t.db"
+    report = load_three_while(s3, target, lambda: s3.put("in/c.csv", csv_version("C", 10)), "threads")
+    assert report.rows_written == 33_010
+    assert sqlite_rows(target, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [
+        ("C", 10),
+        ("a", 3000),
+        ("b", 30_000),
+    ]
+    assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # its checkpoint holds that version
