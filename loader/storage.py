@@ -167,11 +167,33 @@ def _s3_settings() -> tuple[tuple[str, str], ...]:
     settings: dict[str, str | None] = {"access_key": key, "secret_key": secret}
     settings["session_token"] = read_secret("AWS_SESSION_TOKEN", env)
     settings["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    endpoint = _endpoint(env)
     if endpoint:
-        scheme, _, host = endpoint.rpartition("://")
-        settings["endpoint_override"], settings["scheme"] = host.rstrip("/"), scheme or "https"
+        settings["endpoint_override"], settings["scheme"] = endpoint
     return tuple((k, v) for k, v in settings.items() if v)
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$")
+
+
+def _endpoint(env: Any) -> tuple[str, str] | None:
+    """``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``, as pyarrow's ``endpoint_override``
+    and ``scheme``: blanks around it dropped, its scheme in either case (``HTTP://``: URL
+    schemes are case-insensitive, and the AWS CLI takes it), none meaning https. Anything but
+    http(s) and host[:port] is refused naming the variable: pyarrow's own error names no
+    variable, and a path would be taken for the bucket."""
+    name = next((n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if (env.get(n) or "").strip()), None)
+    if name is None:
+        return None
+    value = env[name]
+    scheme, sep, host = value.strip().partition("://")
+    scheme, host = (scheme.lower(), host.rstrip("/")) if sep else ("https", scheme.rstrip("/"))
+    if scheme not in ("http", "https") or not _HOST_PORT.match(host):
+        raise ConfigError(
+            f"{name}: {value!r}: expected http:// or https:// and host[:port]",
+            hint=f"set {name} to the service's address, such as http://minio:9000",
+        )
+    return host, scheme
 
 
 @functools.lru_cache(maxsize=16)

@@ -1023,3 +1023,35 @@ def test_an_object_put_again_before_its_turn_loads_in_its_new_version(tmp_path: 
         ("b", 30_000),
     ]
     assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # its checkpoint holds that version
+
+
+def test_the_endpoints_scheme_is_read_in_either_case_and_blanks_around_it_dropped(tmp_path: Path, s3: Bucket) -> None:
+    uri = s3.put("in/a.csv", b"id\n7\n")
+    endpoint = s3.env["AWS_ENDPOINT_URL"]
+    for i, spelled in enumerate([endpoint.replace("http://", "HTTP://"), f" {endpoint}/ \n"]):
+        db = tmp_path / f"t{i}.db"
+        done = cli("load", uri, str(db), "--table", "t", extra_env={**s3.env, "AWS_ENDPOINT_URL": spelled})
+        assert done.returncode == 0, done.stderr
+        assert sqlite_rows(db, "SELECT id FROM t") == [(7,)]
+
+
+@pytest.mark.parametrize("path", ["ftp://127.0.0.1:9000", "http://127.0.0.1:9000/s3", "http://127.0.0.1:9000?x=1"])
+def test_an_endpoint_of_another_scheme_or_with_a_path_is_a_configuration_error(
+    tmp_path: Path, s3: Bucket, path: str
+) -> None:
+    """Not the file's error (65, "fix or replace the file"), nor a path taken for the bucket."""
+    done = cli(
+        "load",
+        s3.uri("in/*.csv"),
+        str(tmp_path / "t.db"),
+        "--table",
+        "t",
+        extra_env={**s3.env, "AWS_ENDPOINT_URL_S3": path},
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            f"loader: error: AWS_ENDPOINT_URL_S3: {path!r}: expected http:// or https:// and host[:port]",
+            "  hint: set AWS_ENDPOINT_URL_S3 to the service's address, such as http://minio:9000",
+        ],
+    )
