@@ -76,6 +76,11 @@ _AWS_ERRORS = {
     ),
 }
 _AWS_CODE = re.compile(r"AWS Error (\w+)|HTTP status (\d+)")
+_TIMED_OUT = re.compile(r"curlCode: 28\b|Timeout was reached")  # curl's CURLE_OPERATION_TIMEDOUT
+TIMED_OUT_HINT = (
+    "committed work is kept: rerun to resume; for a slow service, raise AWS_REQUEST_TIMEOUT "
+    "(seconds without a byte; the AWS SDK's default is 3) or AWS_MAX_ATTEMPTS (3)"
+)
 
 
 class Remote(NamedTuple):
@@ -170,7 +175,48 @@ def _s3_settings() -> tuple[tuple[str, str], ...]:
     endpoint = _endpoint(env)
     if endpoint:
         settings["endpoint_override"], settings["scheme"] = endpoint
+    for name, argument in _S3_LIMITS:
+        settings[argument] = _limit(name, env.get(name) or "", whole=argument == "max_attempts")
     return tuple((k, v) for k, v in settings.items() if v)
+
+
+# How long the S3 client waits and how often it tries (``_s3_arguments``): the environment
+# variable and pyarrow's argument. AWS_MAX_ATTEMPTS as the AWS SDKs read it; the timeouts,
+# in seconds, are the loader's own (the SDKs take them from code or their config files).
+_S3_LIMITS = (
+    ("AWS_CONNECT_TIMEOUT", "connect_timeout"),
+    ("AWS_REQUEST_TIMEOUT", "request_timeout"),
+    ("AWS_MAX_ATTEMPTS", "max_attempts"),
+)
+
+
+def _limit(name: str, value: str, whole: bool) -> str | None:
+    """Variable ``name``'s ``value`` as the S3 client's setting (a number of seconds, or of
+    attempts where ``whole``), None where unset; anything else a configuration error."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        number = int(text) if whole else float(text)
+    except ValueError:
+        number = 0
+    if not 0 < number < float("inf"):
+        expected = "a whole number of attempts, 1 or more" if whole else "a number of seconds above 0"
+        raise ConfigError(f"{name}: {value!r}: expected {expected}", hint=f"set {name} to, say, 10, or unset it")
+    return str(number)
+
+
+def _s3_arguments(settings: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """``_s3_settings``' as the arguments of pyarrow's ``S3FileSystem``."""
+    import pyarrow.fs as pafs
+
+    arguments: dict[str, Any] = dict(settings)
+    for timeout in ("connect_timeout", "request_timeout"):
+        if timeout in arguments:
+            arguments[timeout] = float(arguments[timeout])
+    if "max_attempts" in arguments:
+        arguments["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=int(arguments.pop("max_attempts")))
+    return arguments
 
 
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$")
@@ -207,7 +253,7 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
     try:
         if scheme == "hdfs":
             return interruptible(lambda: pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0])
-        return interruptible(lambda: cls(**dict(settings)))
+        return interruptible(lambda: cls(**_s3_arguments(settings)))
     except (OSError, pa.ArrowException) as exc:
         reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
         raise SourceError(
@@ -224,6 +270,10 @@ def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
         return MissingInputError(NO_SUCH_OBJECT, file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
     m = _AWS_CODE.search(str(exc))
     code = (m.group(1) or {"403": "ACCESS_DENIED", "404": "RESOURCE_NOT_FOUND"}.get(m.group(2), "")) if m else ""
+    if code == "NETWORK_CONNECTION" and _TIMED_OUT.search(str(exc)):  # up, but slow: not out of reach
+        return SourceReadError(
+            f"cannot {verb}: the storage service did not answer in time (timed out)", file=uri, hint=TIMED_OUT_HINT
+        )
     if code in _AWS_ERRORS:
         what, hint = _AWS_ERRORS[code]
         # an unreachable service may come back (rerun resumes); a name or a key must be fixed

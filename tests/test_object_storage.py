@@ -26,7 +26,7 @@ import pytest
 from loader import memory, storage
 from loader.api import load
 from loader.errors import ConfigError, LoaderError, MissingInputError, SourceChangedError, SourceError
-from tests.conftest import sqlite_rows
+from tests.conftest import SilentEndpoint, sqlite_rows
 from tests.reliability_util import cli, sqlite_state, write_job
 from tests.s3_server import Bucket, S3Server
 
@@ -1055,3 +1055,39 @@ def test_an_endpoint_of_another_scheme_or_with_a_path_is_a_configuration_error(
             "  hint: set AWS_ENDPOINT_URL_S3 to the service's address, such as http://minio:9000",
         ],
     )
+
+
+def test_a_service_too_slow_to_answer_is_said_to_have_timed_out_and_its_limits_are_settings(
+    tmp_path: Path, silent_endpoint: SilentEndpoint
+) -> None:
+    """Up but answering no byte within AWS_REQUEST_TIMEOUT, each of AWS_MAX_ATTEMPTS: exit 1
+    (rerun), said to be a timeout with the settings that lengthen it, not "cannot reach"."""
+    env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+    env |= {"AWS_ENDPOINT_URL": silent_endpoint.url, "AWS_REQUEST_TIMEOUT": "0.5", "AWS_MAX_ATTEMPTS": "1"}
+    began = time.monotonic()
+    done = cli("load", "s3://bk/in/a.csv", str(tmp_path / "t.db"), "--table", "t", extra_env=env)
+    assert time.monotonic() - began < 5  # one attempt of 0.5 s, not three of 3 s
+    assert (done.returncode, done.stderr.splitlines()[:2]) == (
+        1,
+        [
+            "loader: error: s3://bk/in/a.csv: cannot read: the storage service did not answer in time (timed out)",
+            "  hint: " + storage.TIMED_OUT_HINT,
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("AWS_REQUEST_TIMEOUT", "3s", "a number of seconds above 0"),
+        ("AWS_CONNECT_TIMEOUT", "0", "a number of seconds above 0"),
+        ("AWS_MAX_ATTEMPTS", "2.5", "a whole number of attempts, 1 or more"),
+    ],
+)
+def test_a_storage_limit_that_is_no_number_is_a_configuration_error(
+    s3: Bucket, monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        storage._s3_settings()
+    assert (str(err.value), err.value.exit_code) == (f"{name}: {value!r}: expected {expected}", 2)
