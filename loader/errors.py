@@ -58,6 +58,7 @@ def exit_class(code: int) -> str:
 
 # Why an input that is not there cannot be read (``MissingInputError``'s message, a report's reason).
 NO_SUCH_FILE = "no such file"
+NO_SUCH_OBJECT = "no such object"  # a remote input's (``storage.remote_error``)
 
 # How a load's hint ends where it speaks of the files it loaded (those before the one that
 # stopped it, or none): a command that loads nothing says what to do instead (``no_load_hint``).
@@ -262,19 +263,23 @@ class InputGoneError(MissingInputError):
     )
 
     @classmethod
-    def of(cls, path: str) -> InputGoneError:
-        return cls(f"{NO_SUCH_FILE}: moved or deleted after the run listed its inputs", file=path)
+    def of(cls, path: str, what: str = NO_SUCH_FILE) -> InputGoneError:
+        return cls(f"{what}: moved or deleted after the run listed its inputs", file=path)
 
 
-def gone_at_turn(exc: LoaderError, file_report: FileReport) -> InputGoneError | None:
+def gone_at_turn(exc: LoaderError, file_report: FileReport, reading: bool = False) -> InputGoneError | None:
     """``exc`` as an ``InputGoneError`` where it says the file of ``file_report`` is not there
     and this run read none of its rows: the run listed it, so another program moved or
-    deleted it since (an archiver emptying the inbox). The report says why it was not read."""
-    if not isinstance(exc, MissingInputError) or exc.message != NO_SUCH_FILE:
+    deleted it since (an archiver emptying the inbox). The report says why it was not read.
+    An object deleted from its bucket alike (a missing bucket is no such case), unless its
+    reader had opened it (``reading``): its rows, read ahead of their count, are read by
+    ranged requests, so it was deleted while it was read (66)."""
+    absent = (NO_SUCH_FILE,) if reading else (NO_SUCH_FILE, NO_SUCH_OBJECT)
+    if not isinstance(exc, MissingInputError) or exc.message not in absent:
         return None
     if exc.file != file_report.path or file_report.rows_read:
         return None
-    gone = InputGoneError.of(exc.file)
+    gone = InputGoneError.of(exc.file, exc.message)
     file_report.status, file_report.reason = "unreadable", gone.message
     return gone
 

@@ -121,6 +121,7 @@ from .state import (
     gone,
     has_entry,
     held_entries,
+    identify_at_turn,
     left_out,
     left_to_plan,
     plan_files,
@@ -1511,7 +1512,8 @@ class Pipeline:
         with (
             _stopping_in(plan.key),
             loop.settled_unless_staged(),
-            _gone_at_turn(fr),
+            _gone_at_turn(fr) as turn,
+            _identified(plan),
             open_reader(
                 plan.path,
                 self.job.source,
@@ -1526,6 +1528,7 @@ class Pipeline:
                 partitions=self.partition_keys,
             ) as reader,
         ):
+            turn.append(True)
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
             if getattr(reader, "old_names", False):  # kept as the target holds them: later runs keep them too
@@ -1884,15 +1887,24 @@ def _stopping_in(key: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _gone_at_turn(fr: FileReport) -> Iterator[None]:
-    """A file the run listed that is not there when its turn comes: ``gone_at_turn``."""
+def _gone_at_turn(fr: FileReport) -> Iterator[list[bool]]:
+    """A file the run listed that is not there when its turn comes: ``gone_at_turn``. The
+    caller appends to what it yields once the file's reader is open (``reading``)."""
+    reading: list[bool] = []
     try:
-        yield
+        yield reading
     except MissingInputError as exc:
-        gone = gone_at_turn(exc, fr)
+        gone = gone_at_turn(exc, fr, bool(reading))
         if gone is None:
             raise
         raise gone from None
+
+
+@contextlib.contextmanager
+def _identified(plan: FilePlan) -> Iterator[None]:
+    """``identify_at_turn`` as the file's turn comes (one gone since is ``_gone_at_turn``'s)."""
+    identify_at_turn(plan)
+    yield
 
 
 def _put_back(entries: dict[str, Any], key: str, before: Any) -> None:

@@ -650,6 +650,20 @@ def plan_files(
     return out
 
 
+def identify_at_turn(plan: FilePlan) -> None:
+    """A file read from its start takes its identity again as its turn comes: put again (an
+    object), renamed over or rewritten (a local file) since the run listed it, before any byte
+    of it was read, it loads in the version there now, as one changed before the run began
+    would; the checks while it is read compare with that one. A file resumed keeps its
+    entry's: its committed rows are of that version."""
+    fs = plan.state
+    if plan.status != "loaded" or fs is None or fs.identity is None or fs.position or fs.rows_written:
+        return
+    now = identity(plan.path)
+    if not storage.same_version(fs.identity, now):
+        fs.identity = now
+
+
 def _loaded_elsewhere(
     path: str,
     key: str,

@@ -37,6 +37,7 @@ from .compat import sha256
 from .config import read_secret
 from .errors import (
     NO_SUCH_FILE,
+    NO_SUCH_OBJECT,
     ConfigError,
     MissingInputError,
     SourceChangedError,
@@ -59,11 +60,11 @@ CREDENTIALS_HINT = (
 _AWS_ERRORS = {
     "NO_SUCH_BUCKET": ("no such bucket", "check the bucket name in the URI"),
     "RESOURCE_NOT_FOUND": (
-        "no such object",
+        NO_SUCH_OBJECT,
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
     "NO_SUCH_KEY": (
-        "no such object",
+        NO_SUCH_OBJECT,
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
     "ACCESS_DENIED": ("access denied", CREDENTIALS_HINT),
@@ -75,6 +76,11 @@ _AWS_ERRORS = {
     ),
 }
 _AWS_CODE = re.compile(r"AWS Error (\w+)|HTTP status (\d+)")
+_TIMED_OUT = re.compile(r"curlCode: 28\b|Timeout was reached")  # curl's CURLE_OPERATION_TIMEDOUT
+TIMED_OUT_HINT = (
+    "committed work is kept: rerun to resume; for a slow service, raise AWS_REQUEST_TIMEOUT "
+    "(seconds without a byte; the AWS SDK's default is 3) or AWS_MAX_ATTEMPTS (3)"
+)
 
 
 class Remote(NamedTuple):
@@ -166,11 +172,74 @@ def _s3_settings() -> tuple[tuple[str, str], ...]:
     settings: dict[str, str | None] = {"access_key": key, "secret_key": secret}
     settings["session_token"] = read_secret("AWS_SESSION_TOKEN", env)
     settings["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    endpoint = _endpoint(env)
     if endpoint:
-        scheme, _, host = endpoint.rpartition("://")
-        settings["endpoint_override"], settings["scheme"] = host.rstrip("/"), scheme or "https"
+        settings["endpoint_override"], settings["scheme"] = endpoint
+    for name, argument in _S3_LIMITS:
+        settings[argument] = _limit(name, env.get(name) or "", whole=argument == "max_attempts")
     return tuple((k, v) for k, v in settings.items() if v)
+
+
+# How long the S3 client waits and how often it tries (``_s3_arguments``): the environment
+# variable and pyarrow's argument. AWS_MAX_ATTEMPTS as the AWS SDKs read it; the timeouts,
+# in seconds, are the loader's own (the SDKs take them from code or their config files).
+_S3_LIMITS = (
+    ("AWS_CONNECT_TIMEOUT", "connect_timeout"),
+    ("AWS_REQUEST_TIMEOUT", "request_timeout"),
+    ("AWS_MAX_ATTEMPTS", "max_attempts"),
+)
+
+
+def _limit(name: str, value: str, whole: bool) -> str | None:
+    """Variable ``name``'s ``value`` as the S3 client's setting (a number of seconds, or of
+    attempts where ``whole``), None where unset; anything else a configuration error."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        number = int(text) if whole else float(text)
+    except ValueError:
+        number = 0
+    if not 0 < number < float("inf"):
+        expected = "a whole number of attempts, 1 or more" if whole else "a number of seconds above 0"
+        raise ConfigError(f"{name}: {value!r}: expected {expected}", hint=f"set {name} to, say, 10, or unset it")
+    return str(number)
+
+
+def _s3_arguments(settings: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """``_s3_settings``' as the arguments of pyarrow's ``S3FileSystem``."""
+    import pyarrow.fs as pafs
+
+    arguments: dict[str, Any] = dict(settings)
+    for timeout in ("connect_timeout", "request_timeout"):
+        if timeout in arguments:
+            arguments[timeout] = float(arguments[timeout])
+    if "max_attempts" in arguments:
+        arguments["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=int(arguments.pop("max_attempts")))
+    return arguments
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$")
+
+
+def _endpoint(env: Any) -> tuple[str, str] | None:
+    """``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``, as pyarrow's ``endpoint_override``
+    and ``scheme``: blanks around it dropped, its scheme in either case (``HTTP://``: URL
+    schemes are case-insensitive, and the AWS CLI takes it), none meaning https. Anything but
+    http(s) and host[:port] is refused naming the variable: pyarrow's own error names no
+    variable, and a path would be taken for the bucket."""
+    name = next((n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if (env.get(n) or "").strip()), None)
+    if name is None:
+        return None
+    value = env[name]
+    scheme, sep, host = value.strip().partition("://")
+    scheme, host = (scheme.lower(), host.rstrip("/")) if sep else ("https", scheme.rstrip("/"))
+    if scheme not in ("http", "https") or not _HOST_PORT.match(host):
+        raise ConfigError(
+            f"{name}: {value!r}: expected http:// or https:// and host[:port]",
+            hint=f"set {name} to the service's address, such as http://minio:9000",
+        )
+    return host, scheme
 
 
 @functools.lru_cache(maxsize=16)
@@ -184,7 +253,7 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
     try:
         if scheme == "hdfs":
             return interruptible(lambda: pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0])
-        return interruptible(lambda: cls(**dict(settings)))
+        return interruptible(lambda: cls(**_s3_arguments(settings)))
     except (OSError, pa.ArrowException) as exc:
         reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
         raise SourceError(
@@ -198,9 +267,13 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
 def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
     """A storage service's failure as one line naming the URI, with a hint."""
     if isinstance(exc, FileNotFoundError):
-        return MissingInputError("no such object", file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
+        return MissingInputError(NO_SUCH_OBJECT, file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
     m = _AWS_CODE.search(str(exc))
     code = (m.group(1) or {"403": "ACCESS_DENIED", "404": "RESOURCE_NOT_FOUND"}.get(m.group(2), "")) if m else ""
+    if code == "NETWORK_CONNECTION" and _TIMED_OUT.search(str(exc)):  # up, but slow: not out of reach
+        return SourceReadError(
+            f"cannot {verb}: the storage service did not answer in time (timed out)", file=uri, hint=TIMED_OUT_HINT
+        )
     if code in _AWS_ERRORS:
         what, hint = _AWS_ERRORS[code]
         # an unreachable service may come back (rerun resumes); a name or a key must be fixed

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import itertools
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -208,3 +210,37 @@ def put(w: Writer, batch: pa.RecordBatch) -> int:
 def adapt(w: Writer, chunk: Chunk) -> Chunk:
     """The chunk as the encoder leaves it: rows the target cannot hold moved to the rejects."""
     return sinks.get(str(w.config.type)).encoder(w.config, w)(chunk).chunk
+
+
+@dataclasses.dataclass
+class SilentEndpoint:
+    url: str
+    held: list[socket.socket]  # the connections accepted: a request in flight
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    """An S3 endpoint that accepts connections and never answers: pyarrow's request blocks
+    in C++ for its timeouts and retries (3 attempts of 3 s each, ~11 s in all)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield SilentEndpoint(f"http://127.0.0.1:{server.getsockname()[1]}", held)
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

@@ -26,7 +26,7 @@ import pytest
 from loader import memory, storage
 from loader.api import load
 from loader.errors import ConfigError, LoaderError, MissingInputError, SourceChangedError, SourceError
-from tests.conftest import sqlite_rows
+from tests.conftest import SilentEndpoint, sqlite_rows
 from tests.reliability_util import cli, sqlite_state, write_job
 from tests.s3_server import Bucket, S3Server
 
@@ -960,3 +960,134 @@ def test_an_object_emptied_since_it_was_loaded_is_a_changed_one(tmp_path: Path, 
     skipped = cli(*args, "--set", "run.on_change=skip", extra_env=s3.env)
     assert skipped.returncode == 0, skipped.stderr
     assert " 1 already loaded, 1 changed since loaded and skipped (2 committed rows kept) in " in skipped.stderr
+
+
+def three_objects(s3: Bucket) -> None:
+    """a.csv and c.csv small, b.csv read in some chunks (and in parts by ``processes``)."""
+    for name, rows in (("a", 3000), ("b", 30_000), ("c", 3000)):
+        s3.put(f"in/{name}.csv", csv_version(name, rows))
+
+
+def load_three_while(s3: Bucket, target: Path, change: Any, engine: str) -> Any:
+    """The three objects of ``three_objects``; ``change()`` runs once, as b.csv is read
+    (``threads``: its second chunk staged; the parts engines: a part's rows committed)."""
+    from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
+    from loader.pipeline import Pipeline
+
+    if engine == "threads":
+        return load_calling(s3.uri("in/*.csv"), target, 5, change)
+    config = JobConfig(
+        source=SourceConfig(path=[s3.uri("in/*.csv")]),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, workers=2, part_size=64_000),  # type: ignore[arg-type]
+    )
+    progress: list[str] = []
+
+    def after_a_commit(name: str, data: dict[str, Any]) -> None:
+        progress.extend([name] if name == "progress" else [])
+        if len(progress) == 1 and name == "progress":
+            change()
+
+    return Pipeline(config, on_event=after_a_commit).run()
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_object_deleted_after_the_run_listed_it_is_a_rerun_as_a_local_file(
+    tmp_path: Path, s3: Bucket, engine: str
+) -> None:
+    """Deleted before its turn (a retention job): nothing to fix, exit 75 as for a local
+    file the run listed, not 66 "check the URI"; the objects before it stay committed."""
+    three_objects(s3)
+    target = tmp_path / "t.db"
+    with pytest.raises(LoaderError) as err:
+        load_three_while(s3, target, lambda: s3.delete("in/c.csv"), engine)
+    uri = s3.uri("in/c.csv")
+    assert str(err.value) == f"{uri}: no such object: moved or deleted after the run listed its inputs"
+    assert err.value.exit_code == 75
+    assert err.value.hint is not None and err.value.hint.startswith("nothing to fix: rerun the same command")
+    assert sqlite_rows(target, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [("a", 3000), ("b", 30_000)]
+    assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # the rerun: the two, loaded
+
+
+def test_an_object_put_again_before_its_turn_loads_in_its_new_version(tmp_path: Path, s3: Bucket) -> None:
+    """Put again after the run listed it and before any byte of it was read (a producer's
+    retry): no change while it was read, so it loads in the version there at its turn, as a
+    local file renamed over then does, and the object read meanwhile is not cut off."""
+    three_objects(s3)
+    target = tmp_path / "t.db"
+    report = load_three_while(s3, target, lambda: s3.put("in/c.csv", csv_version("C", 10)), "threads")
+    assert report.rows_written == 33_010
+    assert sqlite_rows(target, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [
+        ("C", 10),
+        ("a", 3000),
+        ("b", 30_000),
+    ]
+    assert load(s3.uri("in/*.csv"), target, table="t").rows_written == 0  # its checkpoint holds that version
+
+
+def test_the_endpoints_scheme_is_read_in_either_case_and_blanks_around_it_dropped(tmp_path: Path, s3: Bucket) -> None:
+    uri = s3.put("in/a.csv", b"id\n7\n")
+    endpoint = s3.env["AWS_ENDPOINT_URL"]
+    for i, spelled in enumerate([endpoint.replace("http://", "HTTP://"), f" {endpoint}/ \n"]):
+        db = tmp_path / f"t{i}.db"
+        done = cli("load", uri, str(db), "--table", "t", extra_env={**s3.env, "AWS_ENDPOINT_URL": spelled})
+        assert done.returncode == 0, done.stderr
+        assert sqlite_rows(db, "SELECT id FROM t") == [(7,)]
+
+
+@pytest.mark.parametrize("path", ["ftp://127.0.0.1:9000", "http://127.0.0.1:9000/s3", "http://127.0.0.1:9000?x=1"])
+def test_an_endpoint_of_another_scheme_or_with_a_path_is_a_configuration_error(
+    tmp_path: Path, s3: Bucket, path: str
+) -> None:
+    """Not the file's error (65, "fix or replace the file"), nor a path taken for the bucket."""
+    done = cli(
+        "load",
+        s3.uri("in/*.csv"),
+        str(tmp_path / "t.db"),
+        "--table",
+        "t",
+        extra_env={**s3.env, "AWS_ENDPOINT_URL_S3": path},
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            f"loader: error: AWS_ENDPOINT_URL_S3: {path!r}: expected http:// or https:// and host[:port]",
+            "  hint: set AWS_ENDPOINT_URL_S3 to the service's address, such as http://minio:9000",
+        ],
+    )
+
+
+def test_a_service_too_slow_to_answer_is_said_to_have_timed_out_and_its_limits_are_settings(
+    tmp_path: Path, silent_endpoint: SilentEndpoint
+) -> None:
+    """Up but answering no byte within AWS_REQUEST_TIMEOUT, each of AWS_MAX_ATTEMPTS: exit 1
+    (rerun), said to be a timeout with the settings that lengthen it, not "cannot reach"."""
+    env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+    env |= {"AWS_ENDPOINT_URL": silent_endpoint.url, "AWS_REQUEST_TIMEOUT": "0.5", "AWS_MAX_ATTEMPTS": "1"}
+    began = time.monotonic()
+    done = cli("load", "s3://bk/in/a.csv", str(tmp_path / "t.db"), "--table", "t", extra_env=env)
+    assert time.monotonic() - began < 5  # one attempt of 0.5 s, not three of 3 s
+    assert (done.returncode, done.stderr.splitlines()[:2]) == (
+        1,
+        [
+            "loader: error: s3://bk/in/a.csv: cannot read: the storage service did not answer in time (timed out)",
+            "  hint: " + storage.TIMED_OUT_HINT,
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("AWS_REQUEST_TIMEOUT", "3s", "a number of seconds above 0"),
+        ("AWS_CONNECT_TIMEOUT", "0", "a number of seconds above 0"),
+        ("AWS_MAX_ATTEMPTS", "2.5", "a whole number of attempts, 1 or more"),
+    ],
+)
+def test_a_storage_limit_that_is_no_number_is_a_configuration_error(
+    s3: Bucket, monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        storage._s3_settings()
+    assert (str(err.value), err.value.exit_code) == (f"{name}: {value!r}: expected {expected}", 2)

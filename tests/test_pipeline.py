@@ -629,6 +629,22 @@ def test_a_globbed_file_moved_away_before_its_turn_is_a_rerun_not_a_fix(tmp_path
     assert (again.status, again.rows_read, again.files_skipped, again.files_gone) == ("ok", 0, 2, 0)
 
 
+def test_a_globbed_file_renamed_over_before_its_turn_loads_in_its_new_version(tmp_path: Path) -> None:
+    """A new version delivered by rename after the run listed the file and before any byte of
+    it was read: nothing of the old one was read, so the new one loads (not "changed while it
+    was read"), and the file read meanwhile is loaded whole."""
+    inbox, db = tmp_path / "in", tmp_path / "t.db"
+    inbox.mkdir()
+    for name, n in (("a", 30_000), ("c", 10)):
+        (inbox / f"{name}.csv").write_bytes(rows_saying([name] * n))
+    (tmp_path / "c.new").write_bytes(rows_saying(["C"] * 20))
+    config = job(inbox / "*.csv", db, {"table": "t", "batch_size": 50_000}, {"chunk_size": 1000}, block_size=16 << 10)
+    deliver = after_chunks(3, lambda: os.replace(tmp_path / "c.new", inbox / "c.csv"))
+    assert Pipeline(config, transforms=[deliver]).run().rows_written == 30_020
+    assert sqlite_rows(db, "SELECT substr(v, 1, 1), count(*) FROM t GROUP BY 1") == [("C", 20), ("a", 30_000)]
+    assert Pipeline(config).run().rows_written == 0  # its checkpoint holds the version loaded
+
+
 def test_a_globbed_file_moved_away_as_the_run_checks_its_inputs_is_a_rerun_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

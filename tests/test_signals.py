@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import re
 import signal
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loader.paths import lock_path
+from tests.conftest import SilentEndpoint
 from tests.reliability_util import (
     cli,
     file_totals,
@@ -217,40 +213,6 @@ def test_a_signal_after_the_report_is_written_leaves_the_reports_exit_code(
     made = json.loads(report.read_text())
     assert (made["status"], made["exit_code"], made["rows_written"]) == ("ok", 0, ROWS)
     assert len(sqlite_table(target, "t")) == ROWS
-
-
-@dataclasses.dataclass
-class SilentEndpoint:
-    url: str
-    held: list[socket.socket]  # the connections accepted: a request in flight
-
-
-@pytest.fixture
-def silent_endpoint() -> Iterator[SilentEndpoint]:
-    """An S3 endpoint that accepts connections and never answers: pyarrow's request blocks
-    in C++ for its timeouts and retries (3 attempts of 3 s each, ~11 s in all)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(server.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield SilentEndpoint(f"http://127.0.0.1:{server.getsockname()[1]}", held)
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def test_sigterm_while_a_storage_request_hangs_stops_at_once_with_143_and_a_report(
