@@ -3215,9 +3215,10 @@ def small_files(directory: Path, count: int, bad: int | None = None) -> list[Pat
 
 @pytest.fixture
 def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The sizes of the groups of parts committed together; the first wait is held for a
-    second, so that every small part is finished by the first commit (a group is the parts
-    finished in order: otherwise how many depends on timing)."""
+    """The sizes of the groups of parts committed together, negative for one that failed
+    (then committed part by part); the first wait is held for a second, so that every small
+    part is finished by the first commit (a group is the parts finished in order: otherwise
+    how many depends on timing)."""
     from loader.engines import Coordinator
 
     sizes: list[int] = []
@@ -3225,8 +3226,12 @@ def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     held: list[bool] = []
 
     def commit_all(self: Any, group: list[Any]) -> None:
+        try:
+            real_all(self, group)
+        except Exception:
+            sizes.append(-len(group))
+            raise
         sizes.append(len(group))
-        real_all(self, group)
 
     def wait(self: Any, *args: Any) -> None:
         if not held:
@@ -3267,7 +3272,7 @@ def test_a_failing_file_in_a_group_keeps_the_files_before_it_committed_as_thread
         with pytest.raises(LoaderError) as stopped:
             Pipeline(small_job(paths, tmp_path / f"{engine}.db", engine)).run()
         stops[engine] = (type(stopped.value), stopped.value.file, stopped.value.exit_code)
-    assert groups and groups[0] > 1, groups  # the bad file's part was in a group, which failed
+    assert groups and groups[0] < -1, groups  # the bad file's part was in a group, which failed
     assert stops["processes"] == stops["threads"]
     assert stops["threads"][1] == str(paths[7])
     rows = contents(tmp_path / "processes.db", "sqlite")
@@ -3312,3 +3317,22 @@ def test_the_coordinator_prepares_each_file_by_its_parts_schema_without_reading_
     report = Pipeline(small_job(paths, tmp_path / "p.db", "processes")).run()
     assert report.rows_written == 10
     assert read == [str(paths[0])]  # the first file, checked before any part ran
+
+
+def test_a_changed_file_between_small_files_stops_the_run_at_its_turn_as_threads_does(
+    tmp_path: Path, groups: list[int]
+) -> None:
+    paths = small_files(tmp_path, 10)
+    stops = {}
+    for engine in ("threads", "processes"):
+        target = tmp_path / f"{engine}.db"
+        Pipeline(small_job([paths[0], paths[3]], target, "threads")).run()
+        paths[3].write_text("id,note,n\n6,n3,0\n7,changed,1\n")  # loaded, then changed: stops the run at its turn
+        with pytest.raises(LoaderError) as stopped:
+            Pipeline(small_job(paths, target, engine)).run()
+        stops[engine] = (type(stopped.value), stopped.value.file, contents(target, "sqlite"))
+        paths[3].write_text("id,note,n\n6,n3,0\n7,n3,1\n")
+    assert stops["processes"] == stops["threads"]
+    assert groups and min(groups) > 1, groups  # s001 and s002 share a commit; no group passed over s003
+    assert stops["threads"][1] == str(paths[3])
+    assert [r[0] for r in stops["threads"][2]] == [0, 1, 2, 3, 4, 5, 6, 7]  # s001 and s002 before it, none after

@@ -17,6 +17,7 @@ import contextlib
 import glob
 import importlib
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -720,6 +721,8 @@ class Coordinator:
     announced: set[str] = field(default_factory=set)  # files whose ``file`` event is out (``_announce``)
     keys: dict[str, str] = field(default_factory=dict)  # each file read's checkpoint key, by its path (``_key``)
     unprepared: tuple[str, bool] | None = None  # the first file and ``fresh``, its preparing undone (``_try_first``)
+    _order: dict[str, int] = field(default_factory=dict)  # each input's place in ``plans`` (``_read_between``)
+    _unread: list[int] | None = None
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
@@ -1137,11 +1140,22 @@ class Coordinator:
                 break
             if done.prefix not in ("", task.prefix) or not files_here(done):
                 break  # its turn says what is wrong (``_result``)
+            if not self._read_between(group[-1][0].part.path, task.part.path):
+                break  # a file not read between them may stop the run at its turn (``_turn_of``)
             running.popleft()
             self._finished(task, done)
             group.append((task, done))
             rows += done.rows_read
         return group
+
+    def _read_between(self, before: str, after: str) -> bool:
+        """Whether every input between the files ``before`` and ``after`` (in plan order) is
+        one this run reads: listing a file not read may stop the run (a changed one)."""
+        if self._unread is None:  # unread[i]: the inputs not read before the i-th
+            self._order = {p.key: i for i, p in enumerate(self.plans)}
+            self._unread = list(itertools.accumulate((not p.reads for p in self.plans), initial=0))
+        start, end = self._order[self._key(before)], self._order[self._key(after)]
+        return self._unread[end] == self._unread[start + 1]
 
     def _commit_group(self, group: list[tuple[PartTask, PartResult]]) -> None:
         """The parts of ``group`` in one transaction with all their checkpoint entries. Any
@@ -1150,6 +1164,7 @@ class Coordinator:
         order (``_commit``), as parts not grouped do: the parts before the one that fails
         are committed, and it fails as it would alone."""
         if len(group) > 1:
+            self._turn_of(group[0][0].part.path)  # what stops the run before the group's first file does so here
             try:
                 self._commit_all(group)
             except Exception:  # each part again, alone: the one that fails says why
@@ -1162,6 +1177,7 @@ class Coordinator:
     def _commit_all(self, group: list[tuple[PartTask, PartResult]]) -> None:
         writer: Any = self.writer  # one that stages parts (``_group``)
         kept = (set(self.prepared), self.schema_entry, Counter(self.reasons), self.state.names, self.unprepared)
+        listed = (self.listed, set(self.shown), len(self.report.files))
         parts: list[_Open] = []
         entries: dict[str, str] = {}
         t0 = time.monotonic()
@@ -1180,6 +1196,8 @@ class Coordinator:
             for part in reversed(parts):
                 self._undo(part.file, part.result, part.counts)
             self.prepared, self.schema_entry, self.reasons, self.state.names, self.unprepared = kept
+            self.listed, self.shown, files = listed
+            del self.report.files[files:]  # listed again as each part's turn comes
             raise
         self.rejects.settle()
         seconds = (time.monotonic() - t0) / len(parts)  # the commit's time, shared
