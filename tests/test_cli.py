@@ -1468,3 +1468,11 @@ def test_a_load_with_stderr_closed_runs_without_a_progress_line(tmp_path: Path, 
         timeout=120,
     )
     assert p.returncode == 65 and p.stdout == "", p.stdout
+
+
+def test_the_reference_job_file_s_own_usage_line_works_as_written(tmp_path: Path) -> None:
+    """Its header says ``loader validate configs/reference.toml``: that failed with exit 66,
+    as its inputs defaulted to configs/data/, which does not exist."""
+    p = cli("validate", "configs/reference.toml")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.rstrip().endswith("ok: configuration and sources are valid; nothing was written")
