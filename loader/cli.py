@@ -394,7 +394,12 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     if args.command == "replay":
         _check_replay_job(args)
     if args.command != "load" and args.config is not None:
-        return load_job(args.config, args.set, environ, flag_pairs(args))
+        job = load_job(args.config, args.set, environ, flag_pairs(args))
+        if any(t.get("type") == "python" for t in job.transform):
+            from .transforms.python import import_beside
+
+            import_beside(os.fspath(args.config))  # where its stages' modules are looked for first
+        return job
     if len(args.paths) < 2:
         raise ConfigError(f"{args.command}: expected one or more SOURCE files and a TARGET")
     *sources, target = args.paths

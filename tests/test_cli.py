@@ -1476,3 +1476,81 @@ def test_the_reference_job_file_s_own_usage_line_works_as_written(tmp_path: Path
     p = cli("validate", "configs/reference.toml")
     assert p.returncode == 0, p.stderr
     assert p.stdout.rstrip().endswith("ok: configuration and sources are valid; nothing was written")
+
+
+_NORMALISE = """import pyarrow.compute as pc
+def normalise(batch):
+    i = batch.schema.get_field_index("country")
+    return batch.set_column(i, "country", pc.utf8_lower(batch.column(i)))
+"""
+
+
+def _entry_points() -> list[list[str]]:
+    """``python -m loader`` and the installed ``loader`` command (its script, as pip made it)."""
+    script = Path(sys.executable).parent / "loader"
+    return [[sys.executable, "-m", "loader"], *([[str(script)]] if script.exists() else [])]
+
+
+def test_a_python_stage_s_module_is_found_beside_the_job_file_by_every_entry_point(tmp_path: Path) -> None:
+    """hunt28b D1: a package beside the job file imported under ``python -m loader`` (the current
+    directory on the path) but not under the ``loader`` command; the hint pointed at --help."""
+    proj, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    (proj / "mypkg").mkdir(parents=True)
+    elsewhere.mkdir()
+    (proj / "mypkg" / "__init__.py").write_text("")
+    (proj / "mypkg" / "cleaning.py").write_text(_NORMALISE)
+    (proj / "events.csv").write_text("id,country\n1,SE\n")
+    (proj / "py.toml").write_text(
+        '[source]\npath = "events.csv"\n[[transform]]\ntype = "python"\nfunction = "mypkg.cleaning:normalise"\n'
+        '[sink]\npath = "OUT"\ntable = "e"\n'
+    )
+    for i, command in enumerate(_entry_points()):
+        for cwd in (proj, elsewhere):
+            job = (proj / "py.toml").read_text().replace('"OUT"', json.dumps(str(tmp_path / f"o{i}{cwd.name}.db")))
+            (proj / "py.toml").write_text(job)
+            p = subprocess.run(
+                [*command, "run", str(proj / "py.toml"), "--allow-python", "-q"],
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+                env=env(),
+                timeout=120,
+            )
+            assert (p.returncode, p.stderr) == (0, ""), (command, cwd)
+            (proj / "py.toml").write_text(job.replace(json.dumps(str(tmp_path / f"o{i}{cwd.name}.db")), '"OUT"'))
+
+
+def test_a_python_stage_s_module_in_the_current_directory_only_is_not_found_by_any_entry_point(
+    tmp_path: Path,
+) -> None:
+    """Under ``python -m loader`` it was (the current directory on the path), not under ``loader``."""
+    jobs, cwd = tmp_path / "jobs", tmp_path / "cwd"
+    jobs.mkdir()
+    (cwd / "mypkg").mkdir(parents=True)
+    (cwd / "mypkg" / "__init__.py").write_text("")
+    (cwd / "mypkg" / "cleaning.py").write_text(_NORMALISE)
+    (cwd / "events.csv").write_text("id,country\n1,SE\n")
+    (jobs / "py.toml").write_text(
+        f'[source]\npath = {json.dumps(str(cwd / "events.csv"))}\n[[transform]]\ntype = "python"\n'
+        f'function = "mypkg.cleaning:normalise"\n[sink]\npath = {json.dumps(str(tmp_path / "o.db"))}\ntable = "e"\n'
+    )
+    for command in _entry_points():
+        p = subprocess.run(
+            [*command, "run", str(jobs / "py.toml"), "--allow-python"],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env(),
+            timeout=120,
+        )
+        assert (p.returncode, p.stderr.splitlines()) == (
+            2,
+            [
+                "loader: error: transform[1] (python): function: cannot import 'mypkg.cleaning' for "
+                "'mypkg.cleaning:normalise': No module named 'mypkg'",
+                f"  hint: loader looks for 'mypkg' in the job file's directory ({jobs}), then among the installed "
+                "packages and PYTHONPATH: put it beside the job file, pip install it, or add its directory "
+                "to PYTHONPATH",
+            ],
+        ), command
+    assert not (tmp_path / "o.db").exists()
