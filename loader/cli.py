@@ -745,10 +745,15 @@ def _set_pair(dotted: str, value: str) -> str:
     return f"--set {dotted}={value}"
 
 
+STAGE_HINT = "check the stage in the job file (docs/transforms.md lists each stage's keys and syntax)"
+
+
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
     if isinstance(exc, ConfigError) and exc.hint and exc.hint.startswith(ConfigError.default_hint):
         # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
-        exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
+        # a stage's key or syntax: run --help lists no stage, the stages' page does
+        first = STAGE_HINT if exc.stage else ConfigError.cli_hint(command.args.command)
+        exc.hint = first + exc.hint[len(ConfigError.default_hint) :]
     if isinstance(exc, LoaderError) and exc.hint:
         exc.hint = hint_for(exc.hint, command.args.command, keep=exc.verbatim)
     if isinstance(exc, LoaderError) and exc.names:  # a flag its message says to try (``try --delimiter ';'``)

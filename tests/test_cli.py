@@ -670,7 +670,7 @@ def test_a_stage_column_a_later_file_lacks_names_the_file_with_the_command_line_
     assert out.stderr.splitlines()[-2:] == [
         "loader: error: transform[1] (filter): mf/f2.csv: where: unknown column 'a' at position 1 in "
         '"a is not null or b > 1"; available: id, b, c',
-        "  hint: check the job file or flags; `loader run --help` lists them; "
+        "  hint: check the stage in the job file (docs/transforms.md lists each stage's keys and syntax); "
         "then rerun: committed work is kept and the rerun resumes",
     ]
     assert sqlite_rows(tmp_path / "mf.db", "SELECT id FROM t") == [(1,), (2,)]  # f1 stays loaded
@@ -1554,3 +1554,30 @@ def test_a_python_stage_s_module_in_the_current_directory_only_is_not_found_by_a
             ],
         ), command
     assert not (tmp_path / "o.db").exists()
+
+
+def test_errors_that_run_help_cannot_answer_get_their_own_hint(tmp_path: Path) -> None:
+    """hunt28b D11: "check the flags; `loader load --help` lists them" for JSON Lines or Parquet
+    on standard input and for a stage's syntax, though --help says nothing of either."""
+    for fmt, message, data in [
+        ("jsonl", "source.path: JSON Lines is read from files, not standard input", '{"a": 1}\n'),
+        ("parquet", "source.path: Parquet cannot be read from standard input", "PAR1"),
+    ]:
+        p = cli("load", "-", str(tmp_path / "s.db"), "--table", "t", "--format", fmt, input=data)
+        assert (p.returncode, p.stderr.splitlines()) == (
+            2,
+            [
+                f"loader: error: {message}",
+                f"  hint: save it to a file and load the file: `cat > in.{fmt}`, then `loader load in.{fmt} ...`",
+            ],
+        ), fmt
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    job = tmp_path / "f.toml"
+    job.write_text(
+        '[source]\npath = "a.csv"\n[[transform]]\ntype = "filter"\nwhere = "a > 1)"\n[sink]\npath = "f.db"\n'
+    )
+    p = cli("validate", str(job))
+    assert p.returncode == 2 and p.stderr.splitlines()[-1] == (
+        "  hint: check the stage in the job file (docs/transforms.md lists each stage's keys and syntax)"
+    ), p.stderr
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "f.db").exists()
