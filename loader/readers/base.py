@@ -530,7 +530,8 @@ class TypedFileReader(ReaderBase):
     def _check_path(self) -> None:
         if self.path == "-":
             raise ConfigError(
-                f"source.path: {self.KIND} cannot be read from standard input", hint=stdin_hint(self.config.format)
+                f"source.path: {self.KIND} cannot be read from standard input",
+                hint=stdin_hint(self.GLOB.rpartition(".")[2]),
             )
         storage.check_file(self.path, self.GLOB)
         if self.size == 0:
