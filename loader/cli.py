@@ -210,9 +210,20 @@ def _wanted(dotted: str, keys: set[str] | None) -> bool:
 
 
 def _short_help(text: str, repeat: bool) -> str:
-    """A field's docstring up to its first sentence's end, as argparse help."""
+    """A field's docstring up to its first sentence's end, as argparse help: plain text, a
+    Markdown link to a docs page its text and the page's path in the source tree."""
     first = re.split(r"(?<=[a-z)])\. (?=[A-Z])", text)[0].rstrip(".")
-    return first.replace("``", "").replace("%", "%%") + (" (repeatable)" if repeat else "")
+    plain = _MD_LINK.sub(lambda m: f"{m[1]} ({_doc_path(m[2])})", first)
+    return plain.replace("``", "").replace("%", "%%") + (" (repeatable)" if repeat else "")
+
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def _doc_path(target: str) -> str:
+    """A docstring link's target as a reader finds it: ``reliability.md#x`` is docs/reliability.md."""
+    page = target.partition("#")[0]
+    return f"docs/{page}" if page.endswith(".md") and "/" not in page and "://" not in page else target
 
 
 def add_config_flags(p: argparse.ArgumentParser, keys: set[str] | None, helps: bool) -> None:

@@ -1581,3 +1581,14 @@ def test_errors_that_run_help_cannot_answer_get_their_own_hint(tmp_path: Path) -
         "  hint: check the stage in the job file (docs/transforms.md lists each stage's keys and syntax)"
     ), p.stderr
     assert not (tmp_path / "s.db").exists() and not (tmp_path / "f.db").exists()
+
+
+@pytest.mark.parametrize("command", ["load", "run", "replay"])
+def test_help_shows_no_markdown_links_but_the_docs_page(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """hunt28b D5: --mode's help read "see [Reliability](reliability.md#replace-is-atomic-in-sqlite)",
+    raw link syntax naming a path relative to nothing a user has."""
+    assert main([command, "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "](" not in shown
+    if command != "run":  # run takes the [run] keys alone
+        assert "see Reliability (docs/reliability.md); LevelDB:" in shown
