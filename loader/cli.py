@@ -349,7 +349,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "validate",
         "%(prog)s JOB.toml [options]",
         help="check a job file and its sources; write nothing, import nothing",
-        description="Same as run --dry-run.",
+        description="Same as run --dry-run, but it takes no key flags: set keys with --set "
+        "(--set run.engine=processes for run's --engine processes).",
     )
     p.add_argument("config", metavar="JOB.toml")
     _job_flags(p)
