@@ -52,5 +52,17 @@ def main() -> int:
     return code
 
 
+def _drop_current_directory() -> None:
+    """``python -m loader`` puts the current directory first on ``sys.path``, the ``loader``
+    command does not: taken off, a job's python stages import from the same places under both
+    (the job file's directory, the installed packages, PYTHONPATH). Kept where loader itself
+    is imported from there (a source checkout run without installing it)."""
+    here = os.getcwd()
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if sys.path and sys.path[0] in ("", here) and package != here:
+        del sys.path[0]
+
+
 if __name__ == "__main__":
+    _drop_current_directory()
     sys.exit(main())

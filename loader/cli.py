@@ -210,9 +210,20 @@ def _wanted(dotted: str, keys: set[str] | None) -> bool:
 
 
 def _short_help(text: str, repeat: bool) -> str:
-    """A field's docstring up to its first sentence's end, as argparse help."""
+    """A field's docstring up to its first sentence's end, as argparse help: plain text, a
+    Markdown link to a docs page its text and the page's path in the source tree."""
     first = re.split(r"(?<=[a-z)])\. (?=[A-Z])", text)[0].rstrip(".")
-    return first.replace("``", "").replace("%", "%%") + (" (repeatable)" if repeat else "")
+    plain = _MD_LINK.sub(lambda m: f"{m[1]} ({_doc_path(m[2])})", first)
+    return plain.replace("``", "").replace("%", "%%") + (" (repeatable)" if repeat else "")
+
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def _doc_path(target: str) -> str:
+    """A docstring link's target as a reader finds it: ``reliability.md#x`` is docs/reliability.md."""
+    page = target.partition("#")[0]
+    return f"docs/{page}" if page.endswith(".md") and "/" not in page and "://" not in page else target
 
 
 def add_config_flags(p: argparse.ArgumentParser, keys: set[str] | None, helps: bool) -> None:
@@ -338,7 +349,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "validate",
         "%(prog)s JOB.toml [options]",
         help="check a job file and its sources; write nothing, import nothing",
-        description="Same as run --dry-run.",
+        description="Same as run --dry-run, but it takes no key flags: set keys with --set "
+        "(--set run.engine=processes for run's --engine processes).",
     )
     p.add_argument("config", metavar="JOB.toml")
     _job_flags(p)
@@ -394,7 +406,12 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     if args.command == "replay":
         _check_replay_job(args)
     if args.command != "load" and args.config is not None:
-        return load_job(args.config, args.set, environ, flag_pairs(args))
+        job = load_job(args.config, args.set, environ, flag_pairs(args))
+        if any(t.get("type") == "python" for t in job.transform):
+            from .transforms.python import import_beside
+
+            import_beside(os.fspath(args.config))  # where its stages' modules are looked for first
+        return job
     if len(args.paths) < 2:
         raise ConfigError(f"{args.command}: expected one or more SOURCE files and a TARGET")
     *sources, target = args.paths
@@ -740,10 +757,15 @@ def _set_pair(dotted: str, value: str) -> str:
     return f"--set {dotted}={value}"
 
 
+STAGE_HINT = "check the stage in the job file (docs/transforms.md lists each stage's keys and syntax)"
+
+
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
     if isinstance(exc, ConfigError) and exc.hint and exc.hint.startswith(ConfigError.default_hint):
         # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
-        exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
+        # a stage's key or syntax: run --help lists no stage, the stages' page does
+        first = STAGE_HINT if exc.stage else ConfigError.cli_hint(command.args.command)
+        exc.hint = first + exc.hint[len(ConfigError.default_hint) :]
     if isinstance(exc, LoaderError) and exc.hint:
         exc.hint = hint_for(exc.hint, command.args.command, keep=exc.verbatim)
     if isinstance(exc, LoaderError) and exc.names:  # a flag its message says to try (``try --delimiter ';'``)

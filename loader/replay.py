@@ -29,6 +29,7 @@ import io
 import json
 import os
 import re
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1077,6 +1078,34 @@ def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
     )
 
 
+def _no_checkpoint(path: str, job: str, target: str) -> ConfigError:
+    """The refusal of a replay into a target that holds no load of ``job``: where the reject
+    file's lines name other jobs of this target (a ``loader load --job daily`` replayed without
+    ``--set run.job=daily``), their names, as the way to replay them."""
+    own_target = reject_target(target)
+    others = Counter(
+        e.job
+        for e in read_entries(path)
+        if e.job is not None and not same_job(e.job, job) and e.target in (None, own_target)
+    )
+    if not others:
+        return ConfigError(
+            f"job {job!r} has no checkpoint in {target}: there is no load to replay into",
+            hint="load the job first; replay takes the column types that load settled",
+        )
+    if len(others) == 1:
+        (name,) = others
+        return ConfigError(
+            f"job {job!r} has no checkpoint in {target}: the reject file's lines are of job {name!r}",
+            hint=f"replay them as that job: add --set run.job={shlex.quote(name)}",
+        )
+    named = ", ".join(f"{j!r} ({n} rows)" for j, n in others.most_common(3))
+    return ConfigError(
+        f"job {job!r} has no checkpoint in {target}: the reject file's lines are of jobs {named}",
+        hint="replay them as one of those jobs: add --set run.job=NAME",
+    )
+
+
 def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> None:
     """The body of a replay run (``Pipeline.run`` wraps it as it wraps a load); ``job_rejects``:
     the reject file the job's runs write."""
@@ -1109,10 +1138,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> N
         found = writer.read_state(p.job_name)
         state = JobState.parse(found)
         if not state.schema:
-            raise ConfigError(
-                f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
-                hint="load the job first; replay takes the column types that load settled",
-            )
+            raise _no_checkpoint(path, p.job_name, job.sink.path)
         _refuse_gone(inner.gone(p.job_name, state), job.sink.path, gone_hint)
         _refuse_replacing(found, p.job_name, job.sink.path)
         # a declaration that contradicts the recorded types is refused, as a load refuses it

@@ -670,7 +670,7 @@ def test_a_stage_column_a_later_file_lacks_names_the_file_with_the_command_line_
     assert out.stderr.splitlines()[-2:] == [
         "loader: error: transform[1] (filter): mf/f2.csv: where: unknown column 'a' at position 1 in "
         '"a is not null or b > 1"; available: id, b, c',
-        "  hint: check the job file or flags; `loader run --help` lists them; "
+        "  hint: check the stage in the job file (docs/transforms.md lists each stage's keys and syntax); "
         "then rerun: committed work is kept and the rerun resumes",
     ]
     assert sqlite_rows(tmp_path / "mf.db", "SELECT id FROM t") == [(1,), (2,)]  # f1 stays loaded
@@ -1468,3 +1468,127 @@ def test_a_load_with_stderr_closed_runs_without_a_progress_line(tmp_path: Path, 
         timeout=120,
     )
     assert p.returncode == 65 and p.stdout == "", p.stdout
+
+
+def test_the_reference_job_file_s_own_usage_line_works_as_written(tmp_path: Path) -> None:
+    """Its header says ``loader validate configs/reference.toml``: that failed with exit 66,
+    as its inputs defaulted to configs/data/, which does not exist."""
+    p = cli("validate", "configs/reference.toml")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.rstrip().endswith("ok: configuration and sources are valid; nothing was written")
+
+
+_NORMALISE = """import pyarrow.compute as pc
+def normalise(batch):
+    i = batch.schema.get_field_index("country")
+    return batch.set_column(i, "country", pc.utf8_lower(batch.column(i)))
+"""
+
+
+def _entry_points() -> list[list[str]]:
+    """``python -m loader`` and the installed ``loader`` command (its script, as pip made it)."""
+    script = Path(sys.executable).parent / "loader"
+    return [[sys.executable, "-m", "loader"], *([[str(script)]] if script.exists() else [])]
+
+
+def test_a_python_stage_s_module_is_found_beside_the_job_file_by_every_entry_point(tmp_path: Path) -> None:
+    """hunt28b D1: a package beside the job file imported under ``python -m loader`` (the current
+    directory on the path) but not under the ``loader`` command; the hint pointed at --help."""
+    proj, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    (proj / "mypkg").mkdir(parents=True)
+    elsewhere.mkdir()
+    (proj / "mypkg" / "__init__.py").write_text("")
+    (proj / "mypkg" / "cleaning.py").write_text(_NORMALISE)
+    (proj / "events.csv").write_text("id,country\n1,SE\n")
+    (proj / "py.toml").write_text(
+        '[source]\npath = "events.csv"\n[[transform]]\ntype = "python"\nfunction = "mypkg.cleaning:normalise"\n'
+        '[sink]\npath = "OUT"\ntable = "e"\n'
+    )
+    for i, command in enumerate(_entry_points()):
+        for cwd in (proj, elsewhere):
+            job = (proj / "py.toml").read_text().replace('"OUT"', json.dumps(str(tmp_path / f"o{i}{cwd.name}.db")))
+            (proj / "py.toml").write_text(job)
+            p = subprocess.run(
+                [*command, "run", str(proj / "py.toml"), "--allow-python", "-q"],
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+                env=env(),
+                timeout=120,
+            )
+            assert (p.returncode, p.stderr) == (0, ""), (command, cwd)
+            (proj / "py.toml").write_text(job.replace(json.dumps(str(tmp_path / f"o{i}{cwd.name}.db")), '"OUT"'))
+
+
+def test_a_python_stage_s_module_in_the_current_directory_only_is_not_found_by_any_entry_point(
+    tmp_path: Path,
+) -> None:
+    """Under ``python -m loader`` it was (the current directory on the path), not under ``loader``."""
+    jobs, cwd = tmp_path / "jobs", tmp_path / "cwd"
+    jobs.mkdir()
+    (cwd / "mypkg").mkdir(parents=True)
+    (cwd / "mypkg" / "__init__.py").write_text("")
+    (cwd / "mypkg" / "cleaning.py").write_text(_NORMALISE)
+    (cwd / "events.csv").write_text("id,country\n1,SE\n")
+    (jobs / "py.toml").write_text(
+        f'[source]\npath = {json.dumps(str(cwd / "events.csv"))}\n[[transform]]\ntype = "python"\n'
+        f'function = "mypkg.cleaning:normalise"\n[sink]\npath = {json.dumps(str(tmp_path / "o.db"))}\ntable = "e"\n'
+    )
+    for command in _entry_points():
+        p = subprocess.run(
+            [*command, "run", str(jobs / "py.toml"), "--allow-python"],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env(),
+            timeout=120,
+        )
+        assert (p.returncode, p.stderr.splitlines()) == (
+            2,
+            [
+                "loader: error: transform[1] (python): function: cannot import 'mypkg.cleaning' for "
+                "'mypkg.cleaning:normalise': No module named 'mypkg'",
+                f"  hint: loader looks for 'mypkg' in the job file's directory ({jobs}), then among the installed "
+                "packages and PYTHONPATH: put it beside the job file, pip install it, or add its directory "
+                "to PYTHONPATH",
+            ],
+        ), command
+    assert not (tmp_path / "o.db").exists()
+
+
+def test_errors_that_run_help_cannot_answer_get_their_own_hint(tmp_path: Path) -> None:
+    """hunt28b D11: "check the flags; `loader load --help` lists them" for JSON Lines or Parquet
+    on standard input and for a stage's syntax, though --help says nothing of either."""
+    for fmt, message, data in [
+        ("jsonl", "source.path: JSON Lines is read from files, not standard input", '{"a": 1}\n'),
+        ("parquet", "source.path: Parquet cannot be read from standard input", "PAR1"),
+    ]:
+        p = cli("load", "-", str(tmp_path / "s.db"), "--table", "t", "--format", fmt, input=data)
+        assert (p.returncode, p.stderr.splitlines()) == (
+            2,
+            [
+                f"loader: error: {message}",
+                f"  hint: save it to a file and load the file: `cat > in.{fmt}`, then `loader load in.{fmt} ...`",
+            ],
+        ), fmt
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    job = tmp_path / "f.toml"
+    job.write_text(
+        '[source]\npath = "a.csv"\n[[transform]]\ntype = "filter"\nwhere = "a > 1)"\n[sink]\npath = "f.db"\n'
+    )
+    p = cli("validate", str(job))
+    assert p.returncode == 2 and p.stderr.splitlines()[-1] == (
+        "  hint: check the stage in the job file (docs/transforms.md lists each stage's keys and syntax)"
+    ), p.stderr
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "f.db").exists()
+
+
+@pytest.mark.parametrize("command", ["load", "run", "replay"])
+def test_help_shows_no_markdown_links_but_the_docs_page(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """hunt28b D5: --mode's help read "see [Reliability](reliability.md#replace-is-atomic-in-sqlite)",
+    raw link syntax naming a path relative to nothing a user has."""
+    assert main([command, "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "](" not in shown
+    if command != "run":  # run takes the [run] keys alone
+        assert "see Reliability (docs/reliability.md); LevelDB:" in shown

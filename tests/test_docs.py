@@ -168,3 +168,19 @@ def test_the_module_map_names_the_package_as_it_is() -> None:
         modules |= {f"{sub.name}/"} | {f"{sub.name}/{p.name}" for p in sub.glob("*.py") if p.name != "__init__.py"}
         modules |= {f"{sub.name}/{p.name}/" for p in sub.iterdir() if (p / "__init__.py").exists()}
     assert sorted(modules - named) == []
+
+
+def test_the_api_page_s_reader_example_runs() -> None:
+    """hunt28b D12: the README called the readers importable on their own, and nothing showed
+    how to make one (``CSVReader("events.csv")`` raises a TypeError)."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Readers\n") :]
+    block = section[section.index("```python\n") + 10 : section.index("\n```\n")]
+    names: dict[str, object] = {}
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(block, "docs/api.md", "exec"), names)
+    finally:
+        os.chdir(cwd)
+    assert names["rows"] == 1000

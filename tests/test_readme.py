@@ -82,3 +82,28 @@ def test_links_between_the_readme_and_docs_resolve() -> None:
                 if anchor not in headings:
                     dead.append(f"{page.name}: {target}")
     assert dead == []
+
+
+def test_the_error_example_is_what_the_product_prints(tmp_path: Path) -> None:
+    """hunt28b D6: the README's example left out the job file's name, which leads the line."""
+    from tests.reliability_util import cli
+
+    shown = block_after("shows the traceback:")
+    (tmp_path / "job.toml").write_text('[source]\npath = "a.csv"\n[sink]\npath = "a.db"\ntabel = "e"\n')
+    p = cli("validate", "job.toml", cwd=tmp_path)
+    assert (p.returncode, p.stderr) == (2, shown)
+
+
+def test_validate_s_help_says_it_takes_no_key_flags() -> None:
+    """hunt28b D7: "Same as run --dry-run.", yet `validate --engine processes` is refused."""
+    from tests.reliability_util import cli
+
+    p = cli("validate", "--help")
+    assert (
+        " ".join(p.stdout.split()).count(
+            "Same as run --dry-run, but it takes no key flags: set keys with --set "
+            "(--set run.engine=processes for run's --engine processes)."
+        )
+        == 1
+    )
+    assert "loader validate job.toml              # run --dry-run without run's flags" in README

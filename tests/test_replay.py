@@ -211,6 +211,26 @@ def test_reject_file_of_another_job(tmp_path: Path) -> None:
     assert p.stderr.startswith(f"loader: error: {rejects}: no line of job 'table:t'")
 
 
+def test_a_replay_without_the_load_s_job_name_names_the_job_its_lines_are_of(tmp_path: Path) -> None:
+    """hunt28b D4: a ``loader load --job daily``'s rejects replayed without ``--set run.job=daily``
+    were told to "load the job first", though the file's every line names job 'daily'."""
+    src = tmp_path / "j.csv"
+    src.write_text("id;v\n1;2\n2;3;4\n")
+    db = tmp_path / "j.db"
+    assert cli("load", str(src), str(db), "--delimiter", ";", "--job", "daily", "-q").returncode == 0
+    rejects = tmp_path / "j.db.daily.rejects.jsonl"
+    p = cli("replay", str(rejects), str(src), str(db), "--delimiter", ";")
+    assert (p.returncode, p.stderr.splitlines()) == (
+        2,
+        [
+            f"loader: error: job 'table:j' has no checkpoint in {db}: the reject file's lines are of job 'daily'",
+            "  hint: replay them as that job: add --set run.job=daily",
+        ],
+    )
+    p = cli("replay", str(rejects), str(src), str(db), "--delimiter", ";", "--set", "run.job=daily")
+    assert p.returncode == 4 and "replayed 1 rows from" in p.stderr  # the row, not fixed, is rejected again
+
+
 def test_reject_lines_under_an_earlier_spelling_of_the_table_are_the_jobs(tmp_path: Path) -> None:
     """A loader before named a job as the run spelled its table (``--table T``): its lines
     are this job's (``table:t``), not another job's."""

@@ -529,7 +529,10 @@ class TypedFileReader(ReaderBase):
 
     def _check_path(self) -> None:
         if self.path == "-":
-            raise ConfigError(f"source.path: {self.KIND} cannot be read from standard input")
+            raise ConfigError(
+                f"source.path: {self.KIND} cannot be read from standard input",
+                hint=stdin_hint(self.GLOB.rpartition(".")[2]),
+            )
         storage.check_file(self.path, self.GLOB)
         if self.size == 0:
             raise SourceError("file is empty", file=self.path)
@@ -618,3 +621,8 @@ class TypedFileReader(ReaderBase):
             chunk = chunk.keep(kernels.greater(chunk.rows, done), filtered=False)
             chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
         return chunk
+
+
+def stdin_hint(fmt: str) -> str:
+    """What to do with a format read from files only (seeking, or a line's offset in the file) piped in."""
+    return f"save it to a file and load the file: `cat > in.{fmt}`, then `loader load in.{fmt} ...`"

@@ -48,7 +48,7 @@ from ..nested import leaves_mapped, plain
 from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, is_utf8, leaf_types, map_leaves, type_name
-from .base import Position, ReaderBase, declared_types, row_numbers, spelled, split_chunk
+from .base import Position, ReaderBase, declared_types, row_numbers, spelled, split_chunk, stdin_hint
 from .stream import (
     CHECKED_HEAD,
     KEPT_OF_LONG_ROW,
@@ -1282,7 +1282,9 @@ class JSONLReader(ReaderBase):
 
     def _open(self) -> None:
         if self.path == "-":
-            raise ConfigError("source.path: JSON Lines is read from files, not standard input")
+            raise ConfigError(
+                "source.path: JSON Lines is read from files, not standard input", hint=stdin_hint("jsonl")
+            )
         storage.check_file(self.path, "dir/*.jsonl")
         if self.size == 0:
             raise SourceError("file is empty", file=self.path)

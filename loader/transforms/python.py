@@ -63,7 +63,11 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
     try:
         obj: Any = _import(module_name)
     except ImportError as exc:
-        raise ConfigError(f"{key}: cannot import {module_name!r} for {path!r}: {exc}", stage=stage) from None
+        raise ConfigError(
+            f"{key}: cannot import {module_name!r} for {path!r}: {exc}",
+            stage=stage,
+            hint=_import_hint(module_name, exc),
+        ) from None
     except Exception as exc:  # the module itself failed while importing
         raise ConfigError(
             f"{key}: importing {module_name!r} for {path!r} failed: {type(exc).__name__}: {exc}", stage=stage
@@ -77,6 +81,38 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
         raise ConfigError(f"{key}: {path!r} is not a function", stage=stage)
     function: Callable[..., Any] = obj
     return function
+
+
+# The job file's directory, where the ``loader`` command looks for a stage's module first
+# (``import_beside``): None under the Python API, whose caller's sys.path alone counts.
+_JOB_DIRECTORY: list[str] = []
+
+
+def import_beside(job_file: str) -> None:
+    """Let a job's ``python`` stages import modules from the job file's directory, first: the
+    same path under the ``loader`` command (its script's directory on ``sys.path``) and
+    ``python -m loader`` (the current directory, which ``__main__`` takes off)."""
+    directory = os.path.dirname(os.path.abspath(job_file))
+    _JOB_DIRECTORY[:] = [directory]
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def _import_hint(module_name: str, exc: ImportError) -> str | None:
+    """Where a stage's module is looked for, when it is the one not found (not a module it
+    imports, whose own error says what to install)."""
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing is None or not (module_name == missing or module_name.startswith(missing + ".")):
+        return None
+    if _JOB_DIRECTORY:
+        return (
+            f"loader looks for {missing!r} in the job file's directory ({_JOB_DIRECTORY[0]}), then among the "
+            "installed packages and PYTHONPATH: put it beside the job file, pip install it, or add its directory "
+            "to PYTHONPATH"
+        )
+    return (
+        f"loader looks for {missing!r} on this process's sys.path: pip install it, or add its directory to PYTHONPATH"
+    )
 
 
 # What each stage module this process imported was made of: the hash of its source file then

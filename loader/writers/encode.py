@@ -12,6 +12,7 @@ import base64
 import calendar
 import datetime as dt
 import functools
+import itertools
 import json
 import math
 import re
@@ -897,24 +898,63 @@ class KeyTemplate:
         suggest.require_columns("sink.key", self.columns, names)
 
     def run_together(self, schema: pa.Schema) -> list[str]:
-        """A warning for each two fields with no text between them whose first one's text
-        varies in width: rows then may spell one key ({a:d}{b:d}: 1 and 23, 12 and 3)."""
+        """A warning for each two fields of varying width with no text between them (only
+        fields of one width, if any): rows then may spell one key ({a:d}{b:d}: a=1, b=23 and
+        a=12, b=3). One varying field among fixed-width ones cannot: the others' widths
+        place it ({a:d}{b}: b is 20 digits)."""
         out = []
-        before: tuple[str, str] | None = None  # the field just before, if no text came after it
+        for run in self._runs(schema):
+            varying = [i for i, (name, spec) in enumerate(run) if not _fixed_width(schema.field(name).type, spec)]
+            for i, j in itertools.pairwise(varying):
+                if run[i] == run[j]:
+                    continue  # {a:d}{b}{a:d}: one text twice, so the run's width tells it
+                out.append(self._run_together_warning(schema, run[i : j + 1]))
+        return out
+
+    def _runs(self, schema: pa.Schema) -> list[list[tuple[str, str]]]:
+        """The template's fields in groups with no text between them (fields naming no
+        column of ``schema`` left out: ``require`` refuses them)."""
+        runs: list[list[tuple[str, str]]] = [[]]
         for literal, name, spec in self.parts:
             if literal:
-                before = None
-            if name is None or name in self.unplain or name not in schema.names:
-                continue
-            if before is not None and not _fixed_width(schema.field(before[0]).type, before[1]):
-                first, second = _field_text(*before), _field_text(name, spec)
-                out.append(
-                    f"key fields {first}{second} run together: {first} varies in width, so two rows can "
-                    "spell one key (1 and 23, 12 and 3: 123) and the later overwrites the other; "
-                    f"put text between them, e.g. {first}/{second}"
-                )
-            before = (name, spec)
-        return out
+                runs.append([])
+            if name is not None and name not in self.unplain and name in schema.names:
+                runs[-1].append((name, spec))
+        return [run for run in runs if len(run) > 1]
+
+    def _run_together_warning(self, schema: pa.Schema, fields: list[tuple[str, str]]) -> str:
+        first, last = _field_text(*fields[0]), _field_text(*fields[-1])
+        texts = "".join(_field_text(*f) for f in fields)
+        example = self._same_key_example(schema, fields[0], fields[-1]) if len(fields) == 2 else None
+        return (
+            f"key fields {texts} run together: {first} and {last} vary in width, so two rows can "
+            f"spell one key{f' ({example})' if example else ''} and the later overwrites the other; "
+            f"put text between them, e.g. {first}/{texts[len(first) :]}"
+        )
+
+    def _same_key_example(self, schema: pa.Schema, x: tuple[str, str], y: tuple[str, str]) -> str | None:
+        """Two rows this template gives one key, told as ``a=1, b=23 and a=12, b=3 are both
+        123``: small values of each column's type tried, the keys rendered as the load does
+        (None where none of them meet, or a column of the template has no value at hand)."""
+        tx, ty = (_example_values(schema.field(n).type) for n, _ in (x, y))
+        for x1, x2 in itertools.permutations(tx, 2):
+            for y1, y2 in itertools.permutations(ty, 2):
+                keys = self._keys_of(schema, {x[0]: [x1, x2], y[0]: [y1, y2]})
+                if keys is not None and keys[0] == keys[1]:
+                    shown = [f"{x[0]}={v!r}, {y[0]}={w!r}" for v, w in ((x1, y1), (x2, y2))]
+                    key = keys[0].decode("utf-8", "replace") if isinstance(keys[0], bytes) else keys[0]
+                    return f"{shown[0]} and {shown[1]} are both {key}"
+        return None
+
+    def _keys_of(self, schema: pa.Schema, values: dict[str, list[Any]]) -> list[Any] | None:
+        """The keys of two rows holding ``values`` (the template's other columns: one value
+        of their type); None where a value does not fit its column or its spec."""
+        try:
+            columns = {n: _two_of(values.get(n), schema.field(n).type) for n in dict.fromkeys(self.columns)}
+            keys: list[Any] = self.render(pa.RecordBatch.from_pydict(columns)).to_pylist()
+        except (pa.ArrowException, TypeError, ValueError, ConfigError, UnfitKeys):
+            return None
+        return keys
 
     def _not_a_name(self, text: str) -> ConfigError:
         return ConfigError(
@@ -1031,6 +1071,32 @@ def _field_text(name: str, spec: str) -> str:
 _ZERO_WIDTH = re.compile(r"^(?:0[>=]|[+\- ]?z?#?0)\d")
 # strftime directives of one width for every date of years 1000-9999 (%% is a literal %)
 _FIXED_DIRECTIVES = frozenset({"%Y", "%m", "%d", "%H", "%M", "%S", "%f", "%j", "%y", "%%"})
+
+
+# Values whose texts run into each other's (1 and 23, 12 and 3: 123) under most specs
+_EXAMPLE_VALUES: tuple[tuple[Any, ...], ...] = ((1, 12, 3, 23), ("1", "12", "3", "23"), (1.5, 1.52, 23.5, 3.5))
+
+
+def _example_values(t: pa.DataType) -> list[Any]:
+    """The first of ``_EXAMPLE_VALUES``' lists whose values are all of type ``t``."""
+    for values in _EXAMPLE_VALUES:
+        try:
+            back = pa.array(values, t).to_pylist()
+            if [(type(v), v) for v in back] == [(type(v), v) for v in values]:  # 1 is no float's value
+                return list(values)
+        except (pa.ArrowException, TypeError, ValueError):
+            continue
+    return []
+
+
+def _two_of(values: list[Any] | None, t: pa.DataType) -> pa.Array:
+    """``values`` as an array of type ``t``, or (None) one value of it twice."""
+    if values is not None:
+        return pa.array(values, t)
+    sample = _sample(t)
+    if sample is None:
+        raise TypeError(f"no value of {t} at hand")
+    return sample.take([0, 0])
 
 
 def _fixed_width(t: pa.DataType, spec: str) -> bool:

@@ -722,12 +722,18 @@ def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight()
     ("template", "warned"),
     [
         ("{a:d}{b:d}", ["{a:d}{b:d}"]),
-        ("{s}{b}", ["{s}{b}"]),  # text varies in width
-        ("{a:>5}{b}", ["{a:>5}{b}"]),  # space fill: text past the width runs on
+        ("{s}{b:d}", ["{s}{b:d}"]),  # text varies in width
+        ("{s}{b}", []),  # hunt28b D9: b is 20 digits in every row, so where s ends is known
+        ("{a:>5}{b:d}", ["{a:>5}{b:d}"]),  # space fill: text past the width runs on
+        ("{a:d}{b}", []),
+        ("{a:03d}{b}", []),
+        ("{a:d}{b}{c:d}", ["{a:d}{b}{c:d}"]),  # a=1,b=23,c=45 and a=10,b=234,c=5
+        ("{a:d}{b}{a:d}", []),  # one text twice: the run's width tells its width
+        ("{day}{s}{b}{a:d}/{s}", ["{s}{b}{a:d}"]),
         ("{a:d}{s}{b:d}", ["{a:d}{s}", "{s}{b:d}"]),
         ("{a}{b}", []),  # an integer without a spec: 20 digits
         ("{a:08d}{b:d}", ["{a:08d}{b:d}"]),  # a width is a minimum: an int64 may pass 8 digits
-        ("{a:0>8}{b}", ["{a:0>8}{b}"]),
+        ("{a:0>8}{b:d}", ["{a:0>8}{b:d}"]),
         ("{a:020d}{b:d}", []),  # -9223372036854775808 is 20 characters, as 0 padded is
         ("{a:019d}{b:d}", ["{a:019d}{b:d}"]),
         ("{a:+020d}{b:d}", []),  # a sign on every value: 20 wide for all of int64
@@ -736,7 +742,7 @@ def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight()
         ("{tiny:04d}{b:d}", []),  # int8: -128 is 4 wide
         ("{tiny:03d}{b:d}", ["{tiny:03d}{b:d}"]),
         ("{f:08.2f}{b:d}", ["{f:08.2f}{b:d}"]),
-        ("{s:0>8}{b}", ["{s:0>8}{b}"]),  # text longer than 8 runs on
+        ("{s:0>8}{b:d}", ["{s:0>8}{b:d}"]),  # text longer than 8 runs on
         ("{day:%Y%m%d}{a:d}", []),  # fixed-width directives only
         ("{day:%Y-%m-%d}{a:d}", []),
         ("{day:%d}{a:d}", []),
@@ -768,11 +774,42 @@ def test_key_fields_that_run_together_are_warned_of(template: str, warned: list[
             ("small", pa.uint8()),
             ("tiny", pa.int8()),
             ("f", pa.float64()),
+            ("c", pa.int64()),
         ]
     )
+    warnings = KeyTemplate(template).run_together(schema)
+    assert [w.split(" run together: ")[0].removeprefix("key fields ") for w in warnings] == warned
+
+
+@pytest.mark.parametrize(
+    ("template", "example"),
+    [
+        ("{a:d}{b:d}", " (a=1, b=23 and a=12, b=3 are both 123)"),
+        ("k:{s}{b:d}/{day}", " (s='1', b=23 and s='12', b=3 are both k:123/1970-01-01)"),
+        ("{f}{a:d}", " (f=1.5, a=23 and f=1.52, a=3 are both 1.523)"),
+        ("{a:08d}{b:d}", ""),  # none of the small values meets: no example rather than a false one
+        ("{a:d}{b}{c:d}", ""),
+    ],
+)
+def test_the_run_together_warning_quotes_two_rows_the_template_really_gives_one_key(
+    template: str, example: str
+) -> None:
+    """hunt28b D9: every warning said "1 and 23, 12 and 3: 123", true of {a:d}{b:d} only."""
+    schema = pa.schema(
+        [
+            ("a", pa.int64()),
+            ("b", pa.int64()),
+            ("c", pa.int64()),
+            ("s", pa.string()),
+            ("f", pa.float64()),
+            ("day", pa.date32()),
+        ]
+    )
+    fields = KeyTemplate(template).run_together(schema)[0].split(" run together")[0].removeprefix("key fields ")
+    first = fields[: fields.index("}") + 1]
+    last = fields[fields.rindex("{") :]
     assert KeyTemplate(template).run_together(schema) == [
-        f"key fields {pair} run together: {pair[: pair.index('}') + 1]} varies in width, so two rows can "
-        "spell one key (1 and 23, 12 and 3: 123) and the later overwrites the other; "
-        f"put text between them, e.g. {pair.replace('}{', '}/{')}"
-        for pair in warned
+        f"key fields {fields} run together: {first} and {last} vary in width, so two rows can "
+        f"spell one key{example} and the later overwrites the other; "
+        f"put text between them, e.g. {first}/{fields[len(first) :]}"
     ]

@@ -1473,8 +1473,8 @@ def test_a_key_field_with_a_dot_naming_no_column_is_no_column_name() -> None:
 
 
 _RUN_TOGETHER = (
-    "key fields {a:d}{b:d} run together: {a:d} varies in width, so two rows can spell one key "
-    "(1 and 23, 12 and 3: 123) and the later overwrites the other; put text between them, e.g. {a:d}/{b:d}"
+    "key fields {a:d}{b:d} run together: {a:d} and {b:d} vary in width, so two rows can spell one key "
+    "(a=1, b=23 and a=12, b=3 are both 123) and the later overwrites the other; put text between them, e.g. {a:d}/{b:d}"
 )
 _JSON_COLUMN = (
     'value "json" stores each row as a JSON object of its columns, not the column named json; '
@@ -1530,3 +1530,19 @@ def test_value_column_names_a_column_the_data_lacks_as_value_does(tmp_path: Path
     config = SinkConfig(type="leveldb", path=str(tmp_path / "x.ldb"), key="{id}", value="column:json")
     with pytest.raises(ConfigError, match=r"^sink\.value: no column 'json' in the data$"):
         check_schema(config, pa.schema([("id", pa.int64())]))
+
+
+def test_key_fields_of_which_only_one_varies_in_width_are_not_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hunt28b D9: {a:d}{b} was warned of as running together, though {b} of an int64 is 20
+    digits in every row, so no two rows can spell one key."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "k2.csv", ["a", "b"], [[1, 23], [12, 3]])
+    db = tmp_path / "k4.ldb"
+    assert main(["load", str(src), str(db), "--key", "{a:d}{b}", "--no-progress"]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    with plyvel.DB(str(db)) as store:
+        assert [k for k, _ in store] == [b"100000000000000000023", b"1200000000000000000003"]
