@@ -1760,13 +1760,17 @@ def test_the_hint_of_a_file_half_loaded_in_parts_loads_each_row_once_when_follow
     assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(20_000, 20_000)]
 
 
-def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_traceback(tmp_path: Path) -> None:
+# spawned: as an object-storage input has them (the AWS SDK's thread makes a fork unsafe)
+@pytest.mark.parametrize("flags", [[], ["--no-fork-workers"]], ids=["forked", "spawned"])
+def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_traceback(
+    tmp_path: Path, flags: list[str]
+) -> None:
     big = tmp_path / "big.csv"
     big.write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(50_000)))
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"\n")  # an empty header line (a file of no text is passed over)
     db = tmp_path / "e.db"
-    p = cli("load", str(big), str(empty), str(db), "--table", "t", "--engine", "dask", "--workers", "2", "-q")
+    p = cli("load", str(big), str(empty), str(db), "--table", "t", "--engine", "dask", "--workers", "2", "-q", *flags)
     assert (p.returncode, p.stderr) == (
         65,
         f"loader: error: {empty}, line 1: header row is empty\n"

@@ -716,6 +716,24 @@ def test_a_key_with_an_empty_path_segment_is_unreadable_and_the_other_objects_lo
     assert str(err.value) == message.removeprefix("loader: error: ")
 
 
+@pytest.mark.parametrize("key", ["dd//b.csv", "dd/./b.csv"])
+def test_a_named_unreadable_key_lets_the_other_inputs_load_first(tmp_path: Path, s3: Bucket, key: str) -> None:
+    """Named in source.path (not matched by a glob), a ``//`` or ``.`` key stops the run as
+    one a glob lists does: after the other inputs load, listed in the report as unreadable."""
+    good = s3.put("dd/a.csv", b"id\n98\n")
+    bad = put_raw(s3, key, b"id\n99\n")
+    db, report = tmp_path / "t.db", tmp_path / "report.json"
+    p = cli("load", good, bad, str(db), "--table", "t", "--report", str(report), extra_env=s3.env)
+    assert p.returncode == 66, p.stderr
+    assert p.stderr.splitlines()[-2].startswith(f"loader: error: {bad}: cannot read: its key has a")
+    assert p.stderr.splitlines()[-1].endswith("then rerun: the other files stay loaded")
+    assert sqlite_rows(db, "SELECT id FROM t") == [(98,)]
+    assert [(f["path"], f["status"]) for f in json.loads(report.read_text())["files"]] == [
+        (bad, "unreadable"),
+        (good, "loaded"),
+    ]
+
+
 def test_a_key_with_a_dot_segment_is_never_read_as_the_object_it_normalizes_to(tmp_path: Path, s3: Bucket) -> None:
     """``in/./y.csv`` and ``in/sub/../x.csv`` are objects of their own, but pyarrow's client
     normalizes the key and reads ``in/y.csv`` and ``in/x.csv``. ``*`` and ``**`` skip such

@@ -62,7 +62,16 @@ from ..schema import encode_types, numeric_text, task_types
 from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, part_of, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file
-from .forked import LOCAL_HOST, QUIET_LOGS, WORKER_CONFIG, EndedAsItStarted, ForkedWorkers, forked_workers, wait_for
+from .forked import (
+    LOCAL_HOST,
+    QUIET_LOGS,
+    WORKER_CONFIG,
+    EndedAsItStarted,
+    ForkedWorkers,
+    forked_workers,
+    mute_failed_parts,
+    wait_for,
+)
 from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, decode_schema, files_here, finished, manifest_path, read_numbers, run_part
 
@@ -354,6 +363,8 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
                 n_workers=local_workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER
             )
         with _environment_kept(dask), cluster, distributed.Client(cluster) as client:  # a nanny restarting one
+            # a plugin: a worker a nanny restarts mutes them too (forked ones do it in ``_serve``)
+            client.register_worker_callbacks(setup=mute_failed_parts)
             yield client
             with contextlib.suppress(Exception):  # quiet before the cluster ends them (``quiet_at_close``)
                 client.run(logging.disable, logging.CRITICAL)

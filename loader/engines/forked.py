@@ -49,6 +49,11 @@ def _not_a_failed_part(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Compute Failed")
 
 
+def mute_failed_parts() -> None:
+    """In a local worker, forked or spawned: a failed part is said once, by the coordinator."""
+    logging.getLogger("distributed.worker").addFilter(_not_a_failed_part)
+
+
 class ForkedWorkers:
     """``count`` processes forked now, each starting a Dask worker once given the
     scheduler's address (``start``), and ending when ``close`` closes their pipe."""
@@ -202,7 +207,7 @@ async def _serve(address: str, read: int, index: int) -> None:
 
     spare_pandas_import()
     logging.getLogger("distributed").setLevel(QUIET_LOGS)
-    logging.getLogger("distributed.worker").addFilter(_not_a_failed_part)
+    mute_failed_parts()
     dask.config.set(WORKER_CONFIG)
     # on the loopback interface only, as the scheduler (``LOCAL_CLUSTER``): Dask's worker protocol
     # is unauthenticated, and without a host a worker listens on every interface

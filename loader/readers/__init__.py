@@ -67,6 +67,8 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
             if not matched and not config.allow_empty:
                 raise ConfigError(f"source.path: no file matches {pattern!r}", hint=_no_match_hint(pattern))
             files.extend(matched)
+        elif storage.unaddressable(pattern) is not None:  # never asked about: refused once the others load
+            files.append(storage.normal(pattern))
         elif not storage.exists(pattern):
             raise storage.missing(pattern)
         else:

@@ -1661,3 +1661,45 @@ def test_quoted_fields_tells_which_fields_open_with_the_quote(raw: str, escape: 
 
     assert quoted_fields(raw, ",", '"', escape) == want
     assert quoted_fields(raw.replace('"', "'"), ",", "'", escape) == want
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_repeated_header_of_concatenated_exports_is_rejected_and_a_bom_starting_a_row_is_no_data(
+    tmp_path: Path, workers: int
+) -> None:
+    """``cat a.csv b.csv`` of two Excel "CSV UTF-8" exports: the second's header is no data
+    row (it turned ``id`` into text), and its byte order mark no part of a value."""
+    bom = b"\xef\xbb\xbf"
+    first = b"".join(b"%d,a%d\n" % (i, i) for i in range(1, 301))
+    second = b"".join(b"%d,b%d\n" % (i, i) for i in range(301, 601))
+    p = tmp_path / "cat.csv"
+    p.write_bytes(bom + b"id,name\n" + first + bom + b"id,name\n" + second + bom + b"601,c\n")
+    r, chunks = read_all(p, block_size=1024, workers=workers)
+    assert r.schema.field("id").type == pa.int64()
+    rows = rows_of(chunks)
+    assert [x["id"] for x in rows] == list(range(1, 602)) and rows[-1]["name"] == "c"
+    rejects = [rj for c in chunks for rj in c.rejects]
+    assert [(rj.row, rj.line, rj.reason, rj.raw) for rj in rejects] == [
+        (301, 302, "repeats the header row (files concatenated?)", "id,name")
+    ]
+    assert sum(c.rows_read for c in chunks) == 602 == len(rows) + len(rejects)
+
+
+def test_a_row_spelled_as_the_header_of_a_one_column_file_is_data(tmp_path: Path) -> None:
+    p = tmp_path / "words.csv"
+    p.write_text("word\nword\nother\n")
+    _, chunks = read_all(p)
+    assert [x["word"] for x in rows_of(chunks)] == ["word", "other"]
+    assert [rj for c in chunks for rj in c.rejects] == []
+
+
+def test_a_repeated_header_is_a_reject_the_load_warns_of(tmp_path: Path) -> None:
+    src, db, rejects = tmp_path / "cat.csv", tmp_path / "t.db", tmp_path / "r.jsonl"
+    src.write_bytes(b"\xef\xbb\xbfid,name\n1,a\n\xef\xbb\xbfid,name\n2,b\n")
+    p = cli("load", str(src), str(db), "--table", "t", "--rejects", str(rejects), "--no-progress")
+    assert (p.returncode, p.stdout) == (0, "")
+    assert p.stderr.startswith(f"ok: 2 rows written to {db} (table t) from 1 file in "), p.stderr
+    assert p.stderr.endswith(f"; WARNING 1 rows rejected, see {rejects}\n"), p.stderr
+    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "a"), (2, "b")]
+    (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert (line["row"], line["line"], line["reason"]) == (2, 3, "repeats the header row (files concatenated?)")

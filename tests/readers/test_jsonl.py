@@ -1637,3 +1637,12 @@ def test_nested_sample_held_as_text_within_the_blocks_room(tmp_path: Path) -> No
     attrs = pa.struct([("w", pa.float64()), ("h", pa.list_(pa.int64()))])
     item = pa.struct([("sku", pa.string()), ("qty", pa.int64()), ("tags", pa.list_(pa.string())), ("attrs", attrs)])
     assert schema == pa.schema([("id", pa.int64()), ("items", pa.list_(item)), ("meta", pa.string())])
+
+
+def test_a_bom_starting_a_later_line_is_no_data_as_in_csv(tmp_path: Path) -> None:
+    """Exports joined with ``cat``, each starting with a UTF-8 byte order mark: as the CSV reader."""
+    src, db = tmp_path / "cat.jsonl", tmp_path / "t.db"
+    src.write_bytes(b'\xef\xbb\xbf{"a":1,"s":"x"}\n\xef\xbb\xbf{"a":2,"s":"y"}\n')
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert sqlite_table(db, order="rowid") == [(1, "x"), (2, "y")]

@@ -36,6 +36,7 @@ class Head:
     data_line: int
     raw_names: list[str]  # as the header (or ``source.column_names``) gives them
     pending: bytes  # read past the header, not yet cut into blocks
+    header: list[str] | None = None  # the file's own header row (None: it has none), whatever names replace it
 
 
 class _HeadReader:
@@ -330,10 +331,12 @@ def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: d
     buf, dialect = reader.settle_dialect(buf, pos, recorded)
     line = config.skip_rows + 1
     names: list[str] = []
+    header = None
     if dialect.header:
         before = pos
         buf, pos, names = reader.header(buf, pos, dialect, line)
         line += buf[before:pos].count(b"\n")
+        header = names
     pending = buf[pos:]
     if not dialect.header:
         pending, width = reader.first_row_width(pending, dialect)
@@ -344,7 +347,7 @@ def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: d
         widths = Counter({len(names): 1}) if dialect.header else Counter(reader.sample_widths(pending, dialect))
         _check_column_names(config.column_names, widths, path)
         names = list(config.column_names)
-    return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending)
+    return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending, header)
 
 
 # Rows after a preamble, at the least, that tell its lines from a header of too few names

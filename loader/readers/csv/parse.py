@@ -34,6 +34,9 @@ CUT_IN_VALUE = (
     "unterminated quoted field: the row was cut inside a quoted value "
     "(a quote in an unquoted field before it moves the cuts)"
 )
+# A row that is the file's header again: exports joined with ``cat a.csv b.csv``
+REPEATED_HEADER = "repeats the header row (files concatenated?)"
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: each joined export may start with one
 
 
 @dataclass
@@ -61,6 +64,23 @@ class InvalidRow:
     text: str | bytes  # bytes when they are not UTF-8
     cut: bool = False  # the text is only the row's first bytes
     reason: str | None = None  # why, when it is not the count of its fields
+
+
+def _true_at(mask: pa.Array) -> list[int]:
+    """The positions where ``mask`` is true."""
+    return [int(i) for i in np.flatnonzero(mask.to_numpy(zero_copy_only=False))]
+
+
+def _without_marks(block: bytearray, table: pa.Table) -> pa.Table:
+    """A UTF-8 byte order mark that starts a row (exports joined with ``cat``, each written
+    with one) is no part of its first value, as the JSON Lines reader reads such a line."""
+    if not table.num_columns or _BOM[:1] not in block:  # one byte: a memchr, where the mark's three take a scan
+        return table
+    first = array(table.column(0))
+    if not kernels.any(kernels.starts_with(first, "\ufeff")).as_py():
+        return table
+    unmarked = kernels.replace_substring_regex(first, "^\ufeff", "", max_replacements=1)
+    return table.set_column(0, table.field(0), unmarked)
 
 
 def array(column: pa.ChunkedArray) -> pa.Array:
@@ -95,6 +115,7 @@ class BlockParser:
         # after (``na_after_parse``): with their quoting gone a quoted "NA" would be nulled too
         self.na = na_at_parse(config)
         self.keep_na: set[str] = set()  # text columns, where unquoted spellings stay text: the reader's, once typed
+        self.header: list[str] | None = None  # the file's own header row, as read (None: it has none)
 
     def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """One block as raw binary columns; malformed rows are set aside."""
@@ -104,13 +125,43 @@ class BlockParser:
             try:
                 table, invalid = self._parse(block)
                 table, invalid = self._text_after_quotes(block, table, invalid)
-                return self._na_as_written(table), self._as_written(invalid)
+                table = _without_marks(block, self._na_as_written(table))
+                return self._without_headers(block, table, self._as_written(invalid))
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
                 # this: the run stops as it asked (at a batch boundary, or at once). Parsed
                 # again, from the start: each retry took a signal of its own.
                 continue
+
+    def _without_headers(self, block: bytearray, table: pa.Table, invalid: list[Any]) -> tuple[pa.Table, list[Any]]:
+        """Rows that are the header again, set aside as malformed (``REPEATED_HEADER``): loaded,
+        a later file's header would be a junk row that turns a number column into text. Not
+        in a file of one column, where a value may well be spelled as its column's name."""
+        header = self.header
+        if header is None or len(header) < 2 or header[0].encode("utf-8", "surrogateescape") not in block:
+            return table, invalid
+        again = None
+        for name, column in zip(header, table.columns, strict=False):
+            same = self._is_name(name, column)
+            again = same if again is None else kernels.and_(again, same)
+            if not kernels.any(again).as_py():  # the first column mostly tells
+                return table, invalid
+        assert again is not None
+        taken = {r.number for r in invalid}
+        numbers = [n for n in range(1, table.num_rows + len(invalid) + 1) if n not in taken]  # the table's rows
+        text = self.dialect.delimiter.join(header)
+        width = len(self.names)
+        found = [InvalidRow(numbers[i], width, width, text, reason=REPEATED_HEADER) for i in _true_at(again)]
+        return table.filter(kernels.invert(again)), sorted(invalid + found, key=lambda r: r.number)
+
+    def _is_name(self, name: str, column: pa.ChunkedArray) -> pa.Array:
+        """Where ``column``'s raw value is ``name``; an empty name (pandas' index column) or a
+        null spelling is parsed as null."""
+        same = kernels.fill_null(kernels.equal(array(column), name.encode("utf-8", "surrogateescape")), False)
+        if name == "" or name in self.config.null_values:
+            same = kernels.or_(same, kernels.is_null(array(column)))
+        return same
 
     def _na_as_written(self, table: pa.Table) -> pa.Table:
         """Text columns (``keep_na``) keep an na spelling holding the escape as written,

@@ -82,6 +82,7 @@ class CSVReader(ReaderBase):
             self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows, self.delimiter, quote_only
         )
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
+        self.parser.header = head.header
         self._infer_schema()
         na = na_after_parse(config)
         self.conversion = Conversion(
