@@ -3340,3 +3340,24 @@ def test_a_changed_file_between_small_files_stops_the_run_at_its_turn_as_threads
     assert groups and min(groups) > 1, groups  # s001 and s002 share a commit; no group passed over s003
     assert stops["threads"][1] == str(paths[3])
     assert [r[0] for r in stops["threads"][2]] == [0, 1, 2, 3, 4, 5, 6, 7]  # s001 and s002 before it, none after
+
+
+def test_max_rejects_crossed_inside_a_shared_commit_stops_at_the_file_that_crossed_it(
+    tmp_path: Path, groups: list[int]
+) -> None:
+    paths = small_files(tmp_path, 12)
+    paths[4].write_text("id,note,n\n8,,0\n9,n4,1\n")  # a NULL note: the table refuses it
+    got = {}
+    for engine in ("threads", "processes"):
+        target = tmp_path / f"{engine}.db"
+        with sqlite3.connect(target) as conn:
+            conn.execute("CREATE TABLE t (id INTEGER, note TEXT NOT NULL, n INTEGER)")
+        config = small_job(paths, target, engine)
+        config = replace(config, run=replace(config.run, max_rejects=0))
+        with pytest.raises(RejectLimitError) as stopped:
+            Pipeline(config).run()
+        got[engine] = (stopped.value.file, contents(target, "sqlite"))
+    assert groups and groups[0] < -1, groups  # the refused row's group failed: its parts went alone
+    assert got["processes"] == got["threads"]
+    assert got["threads"][0] == str(paths[4])
+    assert [r[0] for r in got["threads"][1]] == [*range(8), 9]  # s000-s003 and s004 but its refused row: none after

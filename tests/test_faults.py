@@ -470,8 +470,8 @@ def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(
         assert p.stderr.splitlines()[-2:] == [
             f"loader: error: {spill}: no space left on the device for the part's results",
             f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
-            "made and not committed yet, which the rerun commits; a part that failed left none there); "
-            + RESUME_HINT.removeprefix("  hint: "),
+            "made and not committed yet: the rerun commits a large part's and reads a small file's part again, "
+            "removing its results; a part that failed left none there); " + RESUME_HINT.removeprefix("  hint: "),
         ]
         # one part, failed: nothing of it holds the disk (its start count is all)
         assert sorted(f.name for f in spill.iterdir() if f.suffix != ".starts") == [], list(spill.iterdir())
@@ -503,8 +503,8 @@ def test_a_spill_directory_filled_by_a_parts_rejects_names_it_and_a_rerun_with_r
         assert p.stderr.splitlines()[-2:] == [
             f"loader: error: {spill}: no space left on the device for the part's rejects",
             f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
-            "made and not committed yet, which the rerun commits; a part that failed left none there); "
-            + RESUME_HINT.removeprefix("  hint: "),
+            "made and not committed yet: the rerun commits a large part's and reads a small file's part again, "
+            "removing its results; a part that failed left none there); " + RESUME_HINT.removeprefix("  hint: "),
         ]
         remount(small, "size=64m")
         p = cli(*args)

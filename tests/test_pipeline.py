@@ -2156,3 +2156,24 @@ def test_a_rerun_keeps_the_checkpoints_file_entries_parsed_only(tmp_path: Path, 
     report = again.run()
     assert (report.files_loaded, report.files_skipped) == (0, 3)
     assert again._entries and not [k for k in again._entries if k.startswith(("file:", "part:"))]
+
+
+@pytest.mark.parametrize("gone", ["no such file", "no such object"])
+def test_an_input_a_glob_listed_gone_as_the_inputs_are_checked_is_a_rerun_file_or_object(gone: str) -> None:
+    """An object deleted between the listing and the check of the inputs was exit 66 "check
+    the URI", where a local file is 75 "moved or deleted after the run listed its inputs"."""
+    from loader.errors import EXIT_LOCKED, InputGoneError, MissingInputError
+    from loader.pipeline import _inputs_checked
+    from loader.report import RunReport
+
+    report = RunReport()
+    with pytest.raises(InputGoneError) as info, _inputs_checked(report, named=["s3://b/d/*.csv"]):
+        raise MissingInputError(gone, file="s3://b/d/f190.csv")
+    assert (info.value.message, info.value.exit_code) == (
+        f"{gone}: moved or deleted after the run listed its inputs",
+        EXIT_LOCKED,
+    )
+    assert [(f.path, f.status) for f in report.files] == [("s3://b/d/f190.csv", "unreadable")]
+    with pytest.raises(MissingInputError) as named, _inputs_checked(report, named=["s3://b/d/f190.csv"]):
+        raise MissingInputError(gone, file="s3://b/d/f190.csv")  # named in source.path: the job's to fix
+    assert not isinstance(named.value, InputGoneError)

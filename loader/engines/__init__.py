@@ -986,9 +986,6 @@ class Coordinator:
             group = self._group(task, result, running)
             top_up()
             self._commit_group(group)
-            if self.signals.signum is not None:
-                raise InterruptedLoad(self.signals.signum)
-            self._check_rejects(group[-1][0])
 
     def _await(
         self,
@@ -1181,9 +1178,16 @@ class Coordinator:
             except Exception:  # each part again, alone: the one that fails says why
                 pass
             else:
+                self._between_commits(group[-1][0])
                 return
         for task, result in group:
             self._commit(task, result)
+            self._between_commits(task)  # a stop, or run.max_rejects crossed, after the part that did it
+
+    def _between_commits(self, task: PartTask) -> None:
+        if self.signals.signum is not None:
+            raise InterruptedLoad(self.signals.signum)
+        self._check_rejects(task)
 
     def _commit_all(self, group: list[tuple[PartTask, PartResult]]) -> None:
         writer: Any = self.writer  # one that stages parts (``_group``)

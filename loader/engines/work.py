@@ -271,8 +271,8 @@ def _no_space(task: PartTask, what: str = "results") -> SinkError:
         f"no space left on the device for the part's {what}",
         file=task.spill_dir,
         hint=f"free space or set run.spill_dir to a larger disk ({task.spill_dir} holds the results of the "
-        "parts made and not committed yet, which the rerun commits; a part that failed left none there); "
-        + RESUME_HINT,
+        "parts made and not committed yet: the rerun commits a large part's and reads a small file's part "
+        "again, removing its results; a part that failed left none there); " + RESUME_HINT,
     )
 
 

@@ -681,6 +681,9 @@ def test_lines_before_the_header_are_counted_from_the_skipped_ones(tmp_path: Pat
         ([1, 4, 4, 3, 3], 1, 0),  # not nearly every row
         ([5, 4, 4, 4, 4], 1, 0),  # a line before wider than the rows after
         ([1, 4, 4, 4, 4], 4, 0),  # the header's width: a short first row
+        ([2, 4, 4, 4, 4], 2, 0),  # a header of 2 and a row of 2, then wider rows: a ragged file's data
+        ([3, 4, 4, 4, 4], 3, 0),  # a first row without the trailing comma the others have
+        ([2, 1, 4, 4, 4, 4], 1, 2),  # a one-field header (a title): lines of other widths after it still are
         ([], 1, 0),
     ],
 )

@@ -359,7 +359,9 @@ def preamble_rows(widths: list[int], header: int) -> int:
     """How many of the sampled rows after a header of ``header`` fields (``widths``: their
     field counts, in order) are, with it, lines before the real header (0: none is): at
     least one, each of fewer fields than the row after them, whose count nearly every row
-    from it on has, and the header's count too."""
+    from it on has, and the header's count too. A header of several fields followed by a line
+    of as many is taken for a header and its first data row (a ragged file), not a preamble:
+    comment lines before a header rarely share its width, and skipping real rows would lose them."""
     if not widths:
         return 0
     common = Counter(widths).most_common(1)[0][0]
@@ -368,6 +370,8 @@ def preamble_rows(widths: list[int], header: int) -> int:
     if first == 0 or common <= header or len(rest) < PREAMBLE_EVIDENCE:
         return 0
     if any(w >= common for w in widths[:first]) or rest.count(common) < PREAMBLE_SHARE * len(rest):
+        return 0
+    if header > 1 and header in widths[:first]:
         return 0
     return first
 
