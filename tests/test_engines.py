@@ -672,6 +672,14 @@ def test_a_local_worker_logs_no_heartbeat_error_once_the_coordinator_ends_the_en
         logging.getLogger("distributed").removeHandler(handler)
 
 
+def in_a_process(script: str) -> Any:
+    """What ``script``, run by a new interpreter with this checkout's loader, prints as JSON."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:
     script = (
         "import json, os\n"
@@ -683,10 +691,7 @@ def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_t
         "    names = sorted(w['name'] for w in client.scheduler_info()['workers'].values())\n"
         "    print(json.dumps([os.getpid(), list(client.run(os.getppid).values()), names, list(client.run(os.getpid).values())]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    coordinator, parents, names, pids = json.loads(out.stdout)
+    coordinator, parents, names, pids = in_a_process(script)
     assert parents == [coordinator] * 2
     assert names == ["loader-0", "loader-1"]
     assert not any(_running(pid) for pid in pids)  # waited for by the engine's end
@@ -704,10 +709,7 @@ def test_a_local_clusters_scheduler_and_forked_workers_listen_on_127_0_0_1_only(
         "                             if c.status == 'LISTEN'}) for pid in [psutil.Process().pid, *forked.pids]}\n"
         "    print(json.dumps([list(client.scheduler_info()['workers']), list(listening.values())]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    addresses, listening = json.loads(out.stdout)
+    addresses, listening = in_a_process(script)
     assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses)
     assert listening == [["127.0.0.1"]] * 3  # the coordinator (scheduler), then each worker
 

@@ -467,18 +467,23 @@ def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(
         args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", results]
         p = cli(*args)
         assert p.returncode == 1, p.stderr
-        assert p.stderr.splitlines()[-2:] == [
-            f"loader: error: {spill}: no space left on the device for the part's results",
-            f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
-            "made and not committed yet: the rerun commits a large part's and reads a small file's part again, "
-            "removing its results; a part that failed left none there); " + RESUME_HINT.removeprefix("  hint: "),
-        ]
+        assert p.stderr.splitlines()[-2:] == spill_full(spill, "results")
         # one part, failed: nothing of it holds the disk (its start count is all)
         assert sorted(f.name for f in spill.iterdir() if f.suffix != ".starts") == [], list(spill.iterdir())
         remount(small, "size=64m")
         p = cli(*args)
         assert p.returncode == 0, p.stderr
     assert target_ids(target, sink) == expected_ids(rows)
+
+
+def spill_full(spill: Path, what: str) -> list[str]:
+    """The error and hint of a full ``run.spill_dir`` as a part writes its ``what``."""
+    return [
+        f"loader: error: {spill}: no space left on the device for the part's {what}",
+        f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
+        "made and not committed yet: the rerun commits a large part's and reads a small file's part again, "
+        "removing its results; a part that failed left none there); " + RESUME_HINT.removeprefix("  hint: "),
+    ]
 
 
 @pytest.mark.parametrize("engine", ["processes", "dask"])
@@ -500,12 +505,7 @@ def test_a_spill_directory_filled_by_a_parts_rejects_names_it_and_a_rerun_with_r
         args += ["--spill-dir", str(spill), "--rejects", str(tmp_path / "rejects.jsonl")]
         p = cli(*args)
         assert p.returncode == 1, p.stderr
-        assert p.stderr.splitlines()[-2:] == [
-            f"loader: error: {spill}: no space left on the device for the part's rejects",
-            f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
-            "made and not committed yet: the rerun commits a large part's and reads a small file's part again, "
-            "removing its results; a part that failed left none there); " + RESUME_HINT.removeprefix("  hint: "),
-        ]
+        assert p.stderr.splitlines()[-2:] == spill_full(spill, "rejects")
         remount(small, "size=64m")
         p = cli(*args)
         assert p.returncode == 0, p.stderr
