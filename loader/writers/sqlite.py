@@ -464,8 +464,7 @@ class SQLiteWriter(Refusals, Transactional):
         transaction (``staging``), as ``merge_part`` writes them; a stream the table refuses a
         row of raises (the transaction is the caller's: its other parts are in it)."""
         written, refused = self._merge_files(files, stream=True)
-        if rows - written - len(refused):
-            _check_part_rows(files, sum(_arrow_rows(f) for f in files), rows)
+        _check_arrow_rows(files, rows, written, refused)
         return written, refused
 
     def _kept(self) -> tuple[Any, ...]:
@@ -732,8 +731,7 @@ class SQLiteWriter(Refusals, Transactional):
                     raise
                 self.rollback()  # the stream stopped at a refused row: the part again, batch by batch
                 written, refused = self._merge_files(files, stream=False)
-            if rows - written - len(refused):
-                _check_part_rows(files, sum(_arrow_rows(f) for f in files), rows)
+            _check_arrow_rows(files, rows, written, refused)
             self.commit(job, entries(written, rows - written - len(refused), refused))
         except BaseException:
             self.rollback()
@@ -911,6 +909,12 @@ def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:
 
 def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
     return (part.get_batch(i) for i in range(part.num_record_batches))
+
+
+def _check_arrow_rows(files: list[str], rows: int, written: int, refused: list[Refused]) -> None:
+    """Rows neither written nor refused are ignored ones only if the Arrow files hold them all."""
+    if rows - written - len(refused):
+        _check_part_rows(files, sum(_arrow_rows(f) for f in files), rows)
 
 
 def _arrow_rows(path: str) -> int:
