@@ -1394,11 +1394,11 @@ def _text_float_beyond(text: pa.Array, out: pa.Array) -> pa.Array | None:
     from a number that is not (``1e-400``). None where ``out`` is no float."""
     if not pa.types.is_floating(out.type):
         return None
-    suspect = kernels.fill_null(kernels.or_(kernels.is_inf(out), kernels.equal(out, 0)), False)
-    if not kernels.any(suspect).as_py():
+    inf, zero = kernels.is_inf(out), kernels.equal(out, 0)
+    if not kernels.any(kernels.fill_null(kernels.or_(inf, zero), False)).as_py():
         return None  # no infinity nor zero: most columns are ruled out by this alone
-    infinite = kernels.and_(kernels.is_inf(out), kernels.match_substring_regex(text, "[0-9]"))
-    zeroed = kernels.and_(kernels.equal(out, 0), kernels.invert(kernels.match_substring_regex(text, _ZERO_TEXT)))
+    infinite = kernels.and_(inf, kernels.match_substring_regex(text, "[0-9]"))
+    zeroed = kernels.and_(zero, kernels.invert(kernels.match_substring_regex(text, _ZERO_TEXT)))
     return kernels.fill_null(kernels.or_(infinite, zeroed), False)
 
 

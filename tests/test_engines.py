@@ -770,21 +770,12 @@ def test_forked_workers_end_when_their_coordinator_is_killed_while_they_connect(
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = [pid for pid in pids if _alive(pid)]
+    left = [pid for pid in pids if _running(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid``, not this process's child, runs (a zombie ended)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _one_part_in(target: Path, args: list[str]) -> subprocess.Popen[str]:

@@ -736,6 +736,18 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
 
 
+def refused_by_every_glob(patterns: tuple[str, ...], message: str) -> Any:
+    """The error each of ``patterns`` stops with (exit 66, ``message``), ``allow_empty`` or not."""
+    from loader.errors import MissingInputError
+
+    for pattern in patterns:
+        for allow_empty in (False, True):
+            with pytest.raises(MissingInputError) as err:
+                expand_paths(SourceConfig(path=[pattern], allow_empty=allow_empty))
+            assert (str(err.value), err.value.exit_code) == (message, 66)
+    return err.value
+
+
 def test_a_glob_whose_directory_is_missing_is_an_error_with_allow_empty_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -745,12 +757,8 @@ def test_a_glob_whose_directory_is_missing_is_an_error_with_allow_empty_too(
     from loader.errors import MissingInputError
 
     monkeypatch.chdir(tmp_path)
-    for pattern in ("data/*.csv", "data/day*/*.csv", "data/**/*.csv"):
-        for allow_empty in (False, True):
-            with pytest.raises(MissingInputError) as err:
-                expand_paths(SourceConfig(path=[pattern], allow_empty=allow_empty))
-            assert (str(err.value), err.value.exit_code) == ("directory data does not exist", 66)
-    assert err.value.hint == (
+    err = refused_by_every_glob(("data/*.csv", "data/day*/*.csv", "data/**/*.csv"), "directory data does not exist")
+    assert err.hint == (
         "check source.path: a relative path in a job file is relative to the job file's directory "
         "(one given by a flag, --set or the environment, to the current directory)"
     )
@@ -783,14 +791,9 @@ def test_a_directory_the_glob_cannot_list_is_an_error(tmp_path: Path, monkeypatc
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    for pattern in ("data/**/*.csv", "data/day*/*.csv", "data/*/*.csv", "data/day2/*.csv"):
-        for allow_empty in (False, True):
-            with pytest.raises(MissingInputError) as err:
-                expand_paths(SourceConfig(path=[pattern], allow_empty=allow_empty))
-            assert (str(err.value), err.value.exit_code) == ("cannot list data/day2: permission denied", 66)
-    assert err.value.hint == (
-        "give the user the loader runs as read and search (x) permission on the directory, then rerun"
-    )
+    patterns = ("data/**/*.csv", "data/day*/*.csv", "data/*/*.csv", "data/day2/*.csv")
+    err = refused_by_every_glob(patterns, "cannot list data/day2: permission denied")
+    assert err.hint == ("give the user the loader runs as read and search (x) permission on the directory, then rerun")
     assert expand_paths(SourceConfig(path=["data/day1/*.csv"])) == ["data/day1/a.csv"]
     assert expand_paths(SourceConfig(path=["data/d*1/*.csv"])) == ["data/day1/a.csv"]
     refused.add(os.path.join("data", "day1"))
