@@ -59,6 +59,7 @@ def exit_class(code: int) -> str:
 # Why an input that is not there cannot be read (``MissingInputError``'s message, a report's reason).
 NO_SUCH_FILE = "no such file"
 NO_SUCH_OBJECT = "no such object"  # a remote input's (``storage.remote_error``)
+NOT_THERE = (NO_SUCH_FILE, NO_SUCH_OBJECT)  # an input gone: a local file's words, an object's
 
 # How a load's hint ends where it speaks of the files it loaded (those before the one that
 # stopped it, or none): a command that loads nothing says what to do instead (``no_load_hint``).
@@ -274,7 +275,7 @@ def gone_at_turn(exc: LoaderError, file_report: FileReport, reading: bool = Fals
     An object deleted from its bucket alike (a missing bucket is no such case), unless its
     reader had opened it (``reading``): its rows, read ahead of their count, are read by
     ranged requests, so it was deleted while it was read (66)."""
-    absent = (NO_SUCH_FILE,) if reading else (NO_SUCH_FILE, NO_SUCH_OBJECT)
+    absent = (NO_SUCH_FILE,) if reading else NOT_THERE
     if not isinstance(exc, MissingInputError) or exc.message not in absent:
         return None
     if exc.file != file_report.path or file_report.rows_read:

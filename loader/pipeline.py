@@ -37,8 +37,7 @@ from .errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
-    NO_SUCH_FILE,
-    NO_SUCH_OBJECT,
+    NOT_THERE,
     RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
@@ -1937,7 +1936,7 @@ def _inputs_checked(report: RunReport | None, named: Sequence[str] | None = None
         if exc.file is None or isinstance(exc, SourceReadError):  # not the service's failure
             raise
         error: SourceError = exc
-        if named is not None and exc.message in (NO_SUCH_FILE, NO_SUCH_OBJECT) and exc.file not in named:
+        if named is not None and exc.message in NOT_THERE and exc.file not in named:
             error = InputGoneError.of(exc.file, exc.message)  # an object deleted from its bucket alike
         elif isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
             exc.hint = CHECKED_FIRST_HINT
